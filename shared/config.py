@@ -1,0 +1,130 @@
+"""Settings, read from the environment once per process and validated (pydantic-settings).
+
+``load(WebhookSettings)`` returns the validated settings or raises ``ConfigError`` whose message
+is one line naming every setting at fault, without echoing any value (a value may be a secret).
+The functions call it at import so that a bad deployment fails at start-up, not on the first
+event. Each secret ``X`` has a companion ``X_SECRET`` (Secret Manager resource); see
+``shared.secrets``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal, TypeVar
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigError
+
+LOCAL_PROJECT = "drift-bridge-local"
+MiB = 1024 * 1024
+
+S = TypeVar("S", bound="CommonSettings")
+
+
+class CommonSettings(BaseSettings):
+    """What both functions need."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    google_cloud_project: str | None = Field(default=None, min_length=1)
+    pubsub_emulator_host: str | None = None
+    secret_manager_endpoint: str | None = Field(
+        default=None,
+        description="host:port of a plaintext Secret Manager gRPC endpoint (tests, local use)",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _project(self) -> CommonSettings:
+        if self.google_cloud_project is None:
+            if not self.pubsub_emulator_host:
+                raise ValueError("GOOGLE_CLOUD_PROJECT: required outside the local emulator")
+            object.__setattr__(self, "google_cloud_project", LOCAL_PROJECT)
+        return self
+
+    @property
+    def project(self) -> str:
+        return self.google_cloud_project or LOCAL_PROJECT
+
+
+def _require_secret(settings: BaseSettings, name: str) -> None:
+    if getattr(settings, name) is None and not getattr(settings, f"{name}_secret"):
+        upper = name.upper()
+        raise ValueError(f"{upper}: set {upper} or {upper}_SECRET")
+
+
+class WebhookSettings(CommonSettings):
+    """The HTTP function that Drift calls."""
+
+    pubsub_topic: str = Field(default="drift-events", min_length=1, pattern=r"^[A-Za-z][\w.~+%-]*$")
+    drift_verification_token: SecretStr | None = None
+    drift_verification_token_secret: str | None = None
+    publish_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    max_body_bytes: int = Field(default=MiB, gt=0, le=32 * MiB)
+
+    @model_validator(mode="after")
+    def _token(self) -> WebhookSettings:
+        _require_secret(self, "drift_verification_token")
+        return self
+
+
+class WorkerSettings(CommonSettings):
+    """The Pub/Sub-fed function that gathers Drift data and delivers it to the CRM."""
+
+    dead_letter_topic: str = Field(
+        default="drift-events-dead-letter", min_length=1, pattern=r"^[A-Za-z][\w.~+%-]*$"
+    )
+    drift_access_token: SecretStr | None = None
+    drift_access_token_secret: str | None = None
+    drift_api_base_url: AnyHttpUrl = AnyHttpUrl("https://driftapi.com")
+    drift_connect_timeout_seconds: float = Field(default=3.05, gt=0, le=60)
+    drift_read_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    drift_retry_budget_seconds: float = Field(default=30.0, gt=0, le=300)
+    drift_max_attempts: int = Field(default=5, ge=1, le=20)
+    users_cache_ttl_seconds: float = Field(default=300.0, ge=0, le=86400)
+    include_messages: bool = False
+
+    crm_endpoint_url: AnyHttpUrl
+    crm_api_token: SecretStr | None = None
+    crm_api_token_secret: str | None = None
+    crm_signing_secret: SecretStr | None = None
+    crm_signing_secret_secret: str | None = None
+    crm_mapping_file: str | None = None
+    crm_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    crm_gdpr_url: AnyHttpUrl | None = None
+    crm_gdpr_method: Literal["POST", "DELETE", "PUT", "PATCH"] = "POST"
+    crm_gdpr_mapping_file: str | None = None
+
+    max_event_age_seconds: float = Field(default=7 * 24 * 3600, gt=0, le=31 * 24 * 3600)
+    publish_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _token(self) -> WorkerSettings:
+        _require_secret(self, "drift_access_token")
+        return self
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in item["loc"]).upper()
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{location}: {message}" if location else message)
+    return "; ".join(parts)
+
+
+@functools.cache
+def load(kind: type[S]) -> S:
+    """Read and validate ``kind`` from the environment once per process."""
+    try:
+        return kind()
+    except ValidationError as error:
+        raise ConfigError(f"invalid configuration: {_describe(error)}") from None
+
+
+def reload(kind: type[S]) -> S:
+    """Forget the cached settings and read them again (tests, local tooling)."""
+    load.cache_clear()
+    return load(kind)

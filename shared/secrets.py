@@ -1,0 +1,139 @@
+"""Secrets per contract section 3: the value of ``X``, or Secret Manager via ``X_SECRET``.
+
+A ``Secret`` reads its value on first use and caches it for the life of the instance.
+``refresh(stale)`` re-reads it from Secret Manager, once however many threads saw the same stale
+value fail, so a rotated Drift token takes effect without a redeploy. Every value read is
+registered with the log guard so it never appears in a log line.
+
+``X_SECRET`` accepts a full resource name (``projects/P/secrets/S/versions/V``), a secret name
+(``projects/P/secrets/S``, version ``latest``) or a bare secret id (in ``GOOGLE_CLOUD_PROJECT``).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pydantic import SecretStr
+
+from shared import logger
+from shared.errors import ConfigError, SecretAccessError
+
+_client: Any = None
+_client_lock = threading.Lock()
+_client_endpoint: str | None = None
+
+
+def configure_client(endpoint: str | None) -> None:
+    """Use a plaintext gRPC endpoint (a local server) instead of Google's, before first use."""
+    global _client, _client_endpoint
+    with _client_lock:
+        if endpoint != _client_endpoint:
+            _client, _client_endpoint = None, endpoint
+
+
+def _secret_manager() -> Any:
+    """The Secret Manager client, created on first use and reused."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            from google.cloud import secretmanager
+
+            if _client_endpoint:
+                import grpc
+                from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (  # noqa: E501
+                    SecretManagerServiceGrpcTransport,
+                )
+
+                channel = grpc.insecure_channel(_client_endpoint)
+                transport = SecretManagerServiceGrpcTransport(channel=channel)
+                _client = secretmanager.SecretManagerServiceClient(transport=transport)
+            else:
+                _client = secretmanager.SecretManagerServiceClient()
+        return _client
+
+
+def resource_name(reference: str, project: str) -> str:
+    """Normalise an ``X_SECRET`` value to ``projects/P/secrets/S/versions/V``."""
+    parts = reference.strip().strip("/").split("/")
+    if len(parts) == 1 and parts[0]:
+        return f"projects/{project}/secrets/{parts[0]}/versions/latest"
+    if len(parts) == 4 and parts[0] == "projects" and parts[2] == "secrets":
+        return f"{reference.strip().strip('/')}/versions/latest"
+    if (
+        len(parts) == 6
+        and parts[0] == "projects"
+        and parts[2] == "secrets"
+        and parts[4] == "versions"
+    ):
+        return reference.strip().strip("/")
+    raise ConfigError(f"invalid secret reference {reference!r}: expected projects/P/secrets/S")
+
+
+class Secret:
+    """One secret value, from the environment or Secret Manager, cached and refreshable."""
+
+    def __init__(self, name: str, value: str | None = None, resource: str | None = None) -> None:
+        if value is None and resource is None:
+            raise ConfigError(f"{name.upper()}: set {name.upper()} or {name.upper()}_SECRET")
+        self.name = name
+        self._resource = resource
+        self._value = value
+        self._lock = threading.Lock()
+        logger.register_secret(value)
+
+    @classmethod
+    def from_settings(cls, settings: Any, name: str) -> Secret | None:
+        """The secret ``name`` of a settings object, or None when neither form is set."""
+        value: SecretStr | None = getattr(settings, name)
+        reference: str | None = getattr(settings, f"{name}_secret")
+        if reference:
+            return cls(name, resource=resource_name(reference, settings.project))
+        if value is not None:
+            return cls(name, value=value.get_secret_value())
+        return None
+
+    @property
+    def from_secret_manager(self) -> bool:
+        return self._resource is not None
+
+    def get(self) -> str:
+        """The cached value; read from Secret Manager the first time."""
+        value = self._value
+        if value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._read()
+                value = self._value
+        return value
+
+    def refresh(self, stale: str | None = None) -> str:
+        """Re-read the value, unless another caller already replaced ``stale``."""
+        if self._resource is None:
+            return self.get()
+        with self._lock:
+            if stale is not None and self._value is not None and self._value != stale:
+                return self._value
+            self._value = self._read()
+            return self._value
+
+    def _read(self) -> str:
+        assert self._resource is not None
+        try:
+            response = _secret_manager().access_secret_version(
+                request={"name": self._resource}, timeout=10.0
+            )
+        except Exception as error:
+            raise SecretAccessError(
+                f"could not read secret {self.name} from Secret Manager: "
+                f"{type(error).__name__}: {getattr(error, 'message', '') or error}"
+            ) from None
+        value = response.payload.data.decode("utf-8").strip()
+        if not value:
+            raise SecretAccessError(f"secret {self.name} is empty in Secret Manager")
+        logger.register_secret(value)
+        return value
+
+    def __repr__(self) -> str:  # never show the value
+        source = self._resource or "environment"
+        return f"Secret({self.name!r}, source={source!r})"

@@ -1,0 +1,25 @@
+"""Start-up of a function: settings loaded once, logging configured, one clear line on failure."""
+
+from __future__ import annotations
+
+import sys
+from typing import TypeVar
+
+from shared import config, logger, secrets
+from shared.errors import ConfigError
+
+S = TypeVar("S", bound=config.CommonSettings)
+
+
+def boot(kind: type[S], component: str) -> S:
+    """Load ``kind`` or stop the process with one line naming the bad setting."""
+    try:
+        settings = config.load(kind)
+    except ConfigError as error:
+        logger.configure()
+        logger.get_logger(component).critical(f"{component} cannot start: {error}")
+        sys.stderr.flush()
+        raise SystemExit(1) from None
+    logger.configure(settings.log_level)
+    secrets.configure_client(settings.secret_manager_endpoint)
+    return settings
