@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TypeVar
 
 from shared import config, logger, secrets
@@ -11,10 +12,13 @@ from shared.errors import ConfigError
 S = TypeVar("S", bound=config.CommonSettings)
 
 
-def boot(kind: type[S], component: str) -> S:
-    """Load ``kind`` or stop the process with one line naming the bad setting."""
+def boot(kind: type[S], component: str, check: Callable[[S], object] | None = None) -> S:
+    """Load ``kind`` (and run ``check`` on it: mappings, secret references) or stop the
+    process with one line naming the bad setting."""
     try:
         settings = config.load(kind)
+        if check is not None:
+            check(settings)
     except ConfigError as error:
         logger.configure()
         logger.get_logger(component).critical(f"{component} cannot start: {error}")
