@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: test unit lint tf-check bundle bench demo local preview clean
+.PHONY: test unit lint tf-check bundle bench demo local preview ops clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ demo: $(STAMP)
 ## local: the local stack in the foreground until Ctrl-C
 local: $(STAMP)
 	$(PY) -m devtools.stack local
+
+## preview: what the CRM would receive (MAPPING=file, EVENT=webhook.json, CONVERSATION_ID=n)
+preview: $(STAMP)
+	$(PY) -m operations preview $(if $(MAPPING),--mapping $(MAPPING)) $(if $(EVENT),--event $(EVENT)) $(if $(CONVERSATION_ID),--conversation-id $(CONVERSATION_ID))
+
+## ops: operator commands, e.g. make ops ARGS="replay --dry-run" (replay, sync, backfill)
+ops: $(STAMP)
+	$(PY) -m operations $(ARGS)
 
 clean:
 	rm -rf dist .pytest_cache .ruff_cache .hypothesis

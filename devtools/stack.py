@@ -66,7 +66,7 @@ class StackConfig:
 
     @property
     def dead_letter_subscription(self) -> str:
-        return f"{self.dead_letter_topic}-sub"
+        return f"{self.dead_letter_topic}-hold"  # as terraform/locals.tf names it
 
 
 class FunctionProcess:

@@ -10,9 +10,17 @@ event. Each secret ``X`` has a companion ``X_SECRET`` (Secret Manager resource);
 from __future__ import annotations
 
 import functools
-from typing import Literal, TypeVar
+import re
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
@@ -21,6 +29,19 @@ LOCAL_PROJECT = "drift-bridge-local"
 MiB = 1024 * 1024
 
 S = TypeVar("S", bound="CommonSettings")
+# Pub/Sub's rule for topic and subscription ids: 3-255 characters, a letter first, not "goog".
+_PUBSUB_ID = re.compile(r"(?!goog)[A-Za-z][A-Za-z0-9_.~+%-]{2,254}")
+
+
+def _pubsub_id(value: str) -> str:
+    if not _PUBSUB_ID.fullmatch(value):
+        raise ValueError(
+            "not a Pub/Sub id (3-255 letters, digits, - _ . ~ + %; a letter first; not goog...)"
+        )
+    return value
+
+
+PubSubId = Annotated[str, AfterValidator(_pubsub_id)]
 
 
 class CommonSettings(BaseSettings):
@@ -50,19 +71,23 @@ class CommonSettings(BaseSettings):
 
 
 def _require_secret(settings: BaseSettings, name: str) -> None:
-    if getattr(settings, name) is None and not getattr(settings, f"{name}_secret"):
-        upper = name.upper()
+    value: SecretStr | None = getattr(settings, name)
+    reference: str | None = getattr(settings, f"{name}_secret")
+    upper = name.upper()
+    if value is not None and not value.get_secret_value().strip():
+        raise ValueError(f"{upper}: is empty; set the token or use {upper}_SECRET")
+    if value is None and not (reference and reference.strip()):
         raise ValueError(f"{upper}: set {upper} or {upper}_SECRET")
 
 
 class WebhookSettings(CommonSettings):
     """The HTTP function that Drift calls."""
 
-    pubsub_topic: str = Field(default="drift-events", min_length=1, pattern=r"^[A-Za-z][\w.~+%-]*$")
+    pubsub_topic: PubSubId = "drift-events"
     drift_verification_token: SecretStr | None = None
     drift_verification_token_secret: str | None = None
     publish_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
-    max_body_bytes: int = Field(default=MiB, gt=0, le=32 * MiB)
+    max_body_bytes: int = Field(default=MiB, gt=0, le=9 * MiB)  # a Pub/Sub message holds 10 MB
 
     @model_validator(mode="after")
     def _token(self) -> WebhookSettings:
@@ -73,9 +98,7 @@ class WebhookSettings(CommonSettings):
 class WorkerSettings(CommonSettings):
     """The Pub/Sub-fed function that gathers Drift data and delivers it to the CRM."""
 
-    dead_letter_topic: str = Field(
-        default="drift-events-dead-letter", min_length=1, pattern=r"^[A-Za-z][\w.~+%-]*$"
-    )
+    dead_letter_topic: PubSubId = "drift-events-dead-letter"
     drift_access_token: SecretStr | None = None
     drift_access_token_secret: str | None = None
     drift_api_base_url: AnyHttpUrl = AnyHttpUrl("https://driftapi.com")
@@ -104,6 +127,17 @@ class WorkerSettings(CommonSettings):
     def _token(self) -> WorkerSettings:
         _require_secret(self, "drift_access_token")
         return self
+
+
+class OperatorSettings(CommonSettings):
+    """The operator commands (replay, sync, backfill): where events go, and Drift access."""
+
+    pubsub_topic: PubSubId = "drift-events"
+    dead_letter_subscription: PubSubId = "drift-events-dead-letter-hold"
+    drift_access_token: SecretStr | None = None
+    drift_access_token_secret: str | None = None
+    drift_api_base_url: AnyHttpUrl = AnyHttpUrl("https://driftapi.com")
+    publish_timeout_seconds: float = Field(default=30.0, gt=0, le=120)
 
 
 def _describe(error: ValidationError) -> str:

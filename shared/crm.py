@@ -105,7 +105,7 @@ class CrmClient:
 
 
 def _trimmed(response: requests.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
+    text = redact(response.text.strip().replace("\n", " "))  # redact whole, then cut
     if len(text) > _ANSWER_LIMIT:
         text = text[:_ANSWER_LIMIT] + "..."
-    return redact(text) or (response.reason or "")
+    return text or (response.reason or "")

@@ -16,6 +16,8 @@ Drift wraps results as ``{"data": ...}``; ids can exceed 2**53 and are parsed as
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import time
 from collections.abc import Iterator
@@ -42,6 +44,21 @@ from shared.errors import (
 from shared.secrets import Secret
 
 _RETRY_AFTER_CAP_SECONDS = 30.0
+_event_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "drift_event_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def event_deadline(seconds: float) -> Iterator[None]:
+    """Bound every Drift call made inside the block (in this context, and in pool threads
+    started with ``contextvars.copy_context()``) by one shared deadline, so that one event's
+    calls together, not each call, stay inside the function's time."""
+    token = _event_deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _event_deadline.reset(token)
 
 
 @dataclass(frozen=True)
@@ -67,7 +84,7 @@ class _Wait:
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._backoff = wait_exponential_jitter(
-            initial=policy.initial_backoff, max=policy.max_backoff, jitter=policy.jitter
+            multiplier=policy.initial_backoff, max=policy.max_backoff, jitter=policy.jitter
         )
 
     def __call__(self, state: RetryCallState) -> float:

@@ -11,9 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictInt,
+    field_validator,
+)
 
 CONVERSATION_EVENTS = frozenset(
     {"conversation_push", "conversation_inactive", "conversation_manual_push"}
@@ -22,20 +30,23 @@ GDPR_DELETE_REQUESTED = "gdpr_delete_requested"
 APP_DISCONNECTED = "app_disconnected"
 
 
+_MAX_ID = 2**64  # Drift ids exceed 2**53 but are 64-bit
+
+
 def _as_id(value: Any) -> int | None:
-    """Drift ids are integers that may exceed 2**53; accept their decimal string form too."""
-    if isinstance(value, bool) or value is None:
+    """Drift ids are integers that may exceed 2**53; accept their decimal string form too.
+    Anything else (bools, floats, words, unicode digits, out-of-range numbers) is no id."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 20):
+            return None
+        value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value
-    if (
-        isinstance(value, str)
-        and value.strip().isascii()
-        and value.strip().isdigit()
-        and len(value) < 40
-    ):
-        return int(value.strip())
-    return None
+    return value if 0 <= value < _MAX_ID else None
+
+
+DriftId = Annotated[int | None, BeforeValidator(_as_id)]
 
 
 class WebhookEnvelope(BaseModel):
@@ -62,8 +73,16 @@ class DriftEvent(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     type: str = Field(min_length=1)
-    orgId: int | str | None = None
+    orgId: Any = None
     data: Any = None
+    _body: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> DriftEvent:
+        """Validate ``body`` and keep it, so ``key()`` hashes exactly what was published."""
+        event = cls.model_validate(body)
+        event._body = body
+        return event
 
     @property
     def org_id(self) -> int | None:
@@ -76,7 +95,7 @@ class DriftEvent(BaseModel):
     def key(self) -> str:
         """A stable id for this event: equal for duplicate webhooks and redeliveries, different
         for a later push of the same conversation (its ``pushedAt``/``lastUpdated`` differ)."""
-        return event_key(self.model_dump(mode="json"))
+        return event_key(self._body if self._body is not None else self.model_dump(mode="json"))
 
 
 def conversation_id_of(data: Any) -> int | None:
@@ -99,9 +118,9 @@ def event_key(body: dict[str, Any]) -> str:
 class ConversationPushInner(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    conversationId: int | None = None
-    userId: int | None = None
-    pushedAt: int | None = None
+    conversationId: DriftId = None
+    userId: DriftId = None
+    pushedAt: DriftId = None
 
 
 class ConversationPushData(BaseModel):
@@ -111,8 +130,18 @@ class ConversationPushData(BaseModel):
 
     source: str | None = None
     data: ConversationPushInner | None = None
-    conversationId: int | None = None
-    lastUpdated: int | None = None
+    conversationId: DriftId = None
+    lastUpdated: DriftId = None
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return value if isinstance(value, str) else None
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _object(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) else None
 
     @property
     def pushed_at(self) -> int | None:
@@ -128,16 +157,18 @@ class GdprDeleteData(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    email: str | None = None
-    contactId: int | None = None
-    endUserId: int | None = None
-    id: int | None = None
-    attributes: dict[str, Any] | None = None
-    data: dict[str, Any] | None = None
+    email: Any = None
+    contactId: DriftId = None
+    endUserId: DriftId = None
+    id: DriftId = None
+    attributes: Any = None
+    data: Any = None
 
     @property
     def contact_email(self) -> str | None:
-        for source in (self.model_dump(), self.attributes or {}, self.data or {}):
+        for source in (self.model_dump(), self.attributes, self.data):
+            if not isinstance(source, dict):
+                continue
             email = source.get("email") or source.get("contactEmail")
             if isinstance(email, str) and email.strip():
                 return email.strip()
@@ -145,7 +176,9 @@ class GdprDeleteData(BaseModel):
 
     @property
     def contact_id(self) -> int | None:
-        for source in (self.model_dump(), self.data or {}):
+        for source in (self.model_dump(), self.data):
+            if not isinstance(source, dict):
+                continue
             for name in ("contactId", "endUserId", "id"):
                 value = _as_id(source.get(name))
                 if value is not None:

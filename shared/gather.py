@@ -8,8 +8,11 @@ users cache an event costs three Drift calls: conversation, contact, transcript.
 
 from __future__ import annotations
 
+import contextvars
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from shared import records
 from shared.drift_client import DriftClient
@@ -20,6 +23,7 @@ from shared.push import PushedMessage
 from shared.users import UserDirectory
 
 log = get_logger("gather")
+T = TypeVar("T")
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -50,11 +54,16 @@ class Gatherer:
         if conversation_id is None:
             raise DriftNotFoundError(f"{event.type} without a conversationId")
         pool = _executor()
-        transcript_f = pool.submit(self._transcript, conversation_id)
+
+        def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
+            # Pool threads share this event's Drift deadline (a context variable).
+            return pool.submit(contextvars.copy_context().run, fn, *args)
+
+        transcript_f = submit(self._transcript, conversation_id)
         users_f: Future[None] | None = None
         if self.users.stale:
-            users_f = pool.submit(self.users.refresh, True)
-        messages_f = pool.submit(self._messages, conversation_id) if self.include_messages else None
+            users_f = submit(self.users.refresh, True)
+        messages_f = submit(self._messages, conversation_id) if self.include_messages else None
         try:
             conversation = self.client.get_conversation(conversation_id)
             info = records.conversation_info(conversation)

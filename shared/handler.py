@@ -14,13 +14,14 @@ acknowledged.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from shared import deadletter
 from shared.config import WorkerSettings
 from shared.crm import CrmClient
-from shared.drift_client import DriftClient, RetryPolicy
+from shared.drift_client import DriftClient, RetryPolicy, event_deadline
 from shared.errors import EventTooOldError, PermanentError, TransientError
 from shared.events import (
     APP_DISCONNECTED,
@@ -46,6 +47,16 @@ class Outcome(Enum):
     DEAD_LETTERED = "dead_lettered"
     LOGGED = "logged"
     IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One request for the CRM."""
+
+    what: str
+    url: str
+    method: str
+    body: bytes
 
 
 class Handler:
@@ -116,10 +127,8 @@ class Handler:
                 raise
 
     def _dispatch(self, event: DriftEvent, key: str, message: PushedMessage) -> Outcome:
-        if event.type in CONVERSATION_EVENTS:
-            return self._once(key, lambda: self._conversation(event, key, message))
-        if event.type == GDPR_DELETE_REQUESTED:
-            return self._once(key, lambda: self._gdpr(event, key))
+        if event.type in CONVERSATION_EVENTS or event.type == GDPR_DELETE_REQUESTED:
+            return self._once(key, lambda: self._deliver(event, key, message))
         if event.type == APP_DISCONNECTED:
             log.error(
                 "Drift app disconnected: events stop until it is reinstalled",
@@ -141,23 +150,32 @@ class Handler:
         self.idempotency.complete(key)
         return outcome
 
-    def _conversation(self, event: DriftEvent, key: str, message: PushedMessage) -> Outcome:
-        record = self.gatherer.record(event, key, message)
-        body = self.conversation_mapping.render(record.to_json_dict())
-        mapping_method = self.conversation_mapping.method or "POST"
-        delivery = self.crm.send(
-            str(self.settings.crm_endpoint_url), _encode(body), key, mapping_method
-        )
+    def _deliver(self, event: DriftEvent, key: str, message: PushedMessage) -> Outcome:
+        outbound = self.prepare(event, key, message)
+        delivery = self.crm.send(outbound.url, outbound.body, key, outbound.method)
+        log.info(f"{outbound.what} delivered to the CRM", crm_status=delivery.status)
+        return Outcome.DELIVERED
+
+    def prepare(self, event: DriftEvent, key: str, message: PushedMessage) -> Outbound:
+        """What the CRM would receive for ``event`` (gathers from Drift; sends nothing)."""
+        if event.type == GDPR_DELETE_REQUESTED:
+            return self._gdpr_request(event, key)
+        with event_deadline(self.settings.drift_retry_budget_seconds):
+            record = self.gatherer.record(event, key, message)
         log.info(
-            "conversation delivered to the CRM",
-            crm_status=delivery.status,
+            "conversation gathered",
             contact_id=record.contact.id if record.contact else None,
             participants=len(record.participants),
             transcript_chars=len(record.transcript),
         )
-        return Outcome.DELIVERED
+        return Outbound(
+            what="conversation",
+            url=str(self.settings.crm_endpoint_url),
+            method=self.conversation_mapping.method or "POST",
+            body=_encode(self.conversation_mapping.render(record.to_json_dict())),
+        )
 
-    def _gdpr(self, event: DriftEvent, key: str) -> Outcome:
+    def _gdpr_request(self, event: DriftEvent, key: str) -> Outbound:
         data = GdprDeleteData.model_validate(event.data if isinstance(event.data, dict) else {})
         email, contact_id = data.contact_email, data.contact_id
         if email is None and contact_id is None:
@@ -166,12 +184,12 @@ class Handler:
             "event": {"type": event.type, "org_id": event.org_id, "key": key},
             "contact": {"email": email, "id": contact_id},
         }
-        body = self.gdpr_mapping.render(document)
-        url = str(self.settings.crm_gdpr_url or self.settings.crm_endpoint_url)
-        method = self.gdpr_mapping.method or self.settings.crm_gdpr_method
-        delivery = self.crm.send(url, _encode(body), key, method)
-        log.info("GDPR deletion request delivered to the CRM", crm_status=delivery.status)
-        return Outcome.DELIVERED
+        return Outbound(
+            what="GDPR deletion request",
+            url=str(self.settings.crm_gdpr_url or self.settings.crm_endpoint_url),
+            method=self.gdpr_mapping.method or self.settings.crm_gdpr_method,
+            body=_encode(self.gdpr_mapping.render(document)),
+        )
 
     def _check_age(self, message: PushedMessage) -> None:
         age = message.age_seconds()

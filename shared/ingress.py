@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -92,10 +93,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
 def parse_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, or a 400."""
     try:
-        parsed = json.loads(body, parse_constant=_reject_constant)
+        parsed = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):
         raise RejectedRequest(400, "body is not valid JSON") from None
     if not isinstance(parsed, dict):
@@ -136,6 +144,11 @@ def build_message(body: dict[str, Any]) -> Message:
 
 class Ingress:
     """Verifies and publishes webhooks for one set of settings (one per instance)."""
+
+    @staticmethod
+    def check_settings(settings: WebhookSettings) -> None:
+        """Start-up check beyond the settings model: the secret reference parses."""
+        Secret.from_settings(settings, "drift_verification_token")
 
     def __init__(self, settings: WebhookSettings) -> None:
         self.settings = settings

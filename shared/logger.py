@@ -36,7 +36,7 @@ REDACTED = "[REDACTED]"
 _SENSITIVE_KEYS = ("token", "secret", "authorization", "password", "transcript")
 _MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words
 
-_secrets: frozenset[str] = frozenset()
+_secrets: tuple[str, ...] = ()  # longest first, each with its JSON-escaped forms
 _secrets_lock = threading.Lock()
 _context: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
     "drift_bridge_log_context", default=None
@@ -44,17 +44,20 @@ _context: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.Context
 
 
 def register_secret(value: str | None) -> None:
-    """Never let ``value`` appear in a log line again (in this process)."""
+    """Never let ``value`` appear in a log line again (in this process), as it is or as JSON
+    writes it (quotes, backslashes, control and non-ASCII characters escaped)."""
     global _secrets
     if not value or len(value) < _MIN_SECRET_LENGTH:
         return
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
     with _secrets_lock:
         if value not in _secrets:
-            _secrets = _secrets | {value}
+            _secrets = tuple(sorted(set(_secrets) | forms, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
-    """Replace every registered secret in ``text``."""
+    """Replace every registered secret in ``text`` (longest first, so a secret that contains
+    another is replaced whole)."""
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
@@ -71,13 +74,19 @@ def _clean(fields: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in fields.items():
         if value is None or value == "" or value == {} or value == []:
             continue
-        if _is_sensitive(key):
-            out[key] = REDACTED
-        elif isinstance(value, Mapping):
-            out[key] = _clean(value)
-        else:
-            out[key] = value
+        out[str(key)] = REDACTED if _is_sensitive(str(key)) else _clean_value(value)
     return out
+
+
+def _clean_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return _clean(value)
+    if isinstance(value, list | tuple):
+        return [_clean_value(item) for item in value]
+    return value
+
+
+_FIXED_KEYS = frozenset({"severity", "message", "time", "logger", "stack_trace"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -92,8 +101,9 @@ class JsonFormatter(logging.Formatter):
             ),
             "logger": record.name,
         }
-        entry.update(_clean(_context.get() or {}))
-        entry.update(_clean(getattr(record, "fields", {})))
+        for fields in (_context.get() or {}, getattr(record, "fields", {})):
+            for key, value in _clean(fields).items():
+                entry[f"{key}_" if key in _FIXED_KEYS else key] = value
         if record.exc_info:
             entry["stack_trace"] = "".join(traceback.format_exception(*record.exc_info))
         return redact(json.dumps(entry, default=str, ensure_ascii=False))

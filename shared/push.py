@@ -60,7 +60,12 @@ class PushedMessage:
         try:
             envelope = PushEnvelope.model_validate(payload)
         except ValidationError:
-            raw = json.dumps(payload, default=str).encode("utf-8")
+            if isinstance(payload, bytes | bytearray):
+                raw = bytes(payload)
+            elif isinstance(payload, str):
+                raw = payload.encode("utf-8")
+            else:
+                raw = json.dumps(payload, default=str).encode("utf-8")
             return cls(raw, {}, _get(cloud_event, "id"), None, "not a Pub/Sub push message")
         message = envelope.message
         try:
@@ -91,7 +96,7 @@ class PushedMessage:
         if not isinstance(body, dict):
             raise InvalidEventError("message data is not a JSON object")
         try:
-            return DriftEvent.model_validate(body)
+            return DriftEvent.from_body(body)
         except ValidationError as error:
             first = error.errors(include_input=False, include_url=False)[0]
             where = ".".join(str(part) for part in first["loc"]) or "event"

@@ -13,22 +13,34 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 
-def _from_epoch_millis(value: Any) -> Any:
-    if isinstance(value, bool):
+def _from_epoch_millis(value: Any) -> dt.datetime | None:
+    """Drift's epoch milliseconds (or a datetime) to an aware UTC datetime; anything else,
+    or a number out of range, is no timestamp."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if isinstance(value, int | float):
+    try:
         return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
-    return value
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
-def _iso(value: dt.datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 Timestamp = Annotated[
-    dt.datetime, BeforeValidator(_from_epoch_millis), PlainSerializer(_iso, return_type=str)
+    dt.datetime | None,
+    BeforeValidator(_from_epoch_millis),
+    PlainSerializer(_iso, return_type=str | None),
 ]
 
 
@@ -41,17 +53,17 @@ class EventInfo(_Record):
     org_id: int | None = None
     key: str = Field(description="stable id of this Drift event; the CRM's Idempotency-Key")
     source: str | None = None
-    pushed_at: Timestamp | None = None
+    pushed_at: Timestamp = None
     pushed_by_user_id: int | None = None
     message_id: str | None = None
-    published_at: Timestamp | None = None
+    published_at: Timestamp = None
 
 
 class ConversationInfo(_Record):
     id: int
     status: str | None = None
-    created_at: Timestamp | None = None
-    updated_at: Timestamp | None = None
+    created_at: Timestamp = None
+    updated_at: Timestamp = None
     inbox_id: int | None = None
     playbook_id: int | None = None
     contact_id: int | None = None
@@ -73,7 +85,7 @@ class ContactInfo(_Record):
     country: str | None = None
     location: str | None = None
     external_id: str | None = None
-    created_at: Timestamp | None = None
+    created_at: Timestamp = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -93,7 +105,7 @@ class MessageInfo(_Record):
     author_id: int | str | None = None
     bot: bool | None = None
     body: str | None = None
-    created_at: Timestamp | None = None
+    created_at: Timestamp = None
 
 
 class ConversationRecord(_Record):
@@ -134,6 +146,12 @@ def _int(value: Any) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
+
+
+def _id_or_text(value: Any) -> int | str | None:
+    if isinstance(value, bool):
+        return None
+    return _int(value) if isinstance(value, int) else _str(value)
 
 
 def conversation_info(data: dict[str, Any]) -> ConversationInfo:
@@ -197,10 +215,10 @@ def participant(user: dict[str, Any]) -> Participant:
 def message_info(message: dict[str, Any]) -> MessageInfo:
     author = message.get("author") if isinstance(message.get("author"), dict) else {}
     return MessageInfo(
-        id=message.get("id"),
+        id=_id_or_text(message.get("id")),
         type=_str(message.get("type")),
         author_type=_str(author.get("type")),
-        author_id=author.get("id"),
+        author_id=_id_or_text(author.get("id")),
         bot=author.get("bot") if isinstance(author.get("bot"), bool) else None,
         body=message.get("body") if isinstance(message.get("body"), str) else None,
         created_at=message.get("createdAt"),

@@ -11,7 +11,9 @@ registered with the log guard so it never appears in a log line.
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from typing import Any
 
 from pydantic import SecretStr
@@ -19,6 +21,7 @@ from pydantic import SecretStr
 from shared import logger
 from shared.errors import ConfigError, SecretAccessError
 
+REFRESH_INTERVAL_SECONDS = 2.0
 _client: Any = None
 _client_lock = threading.Lock()
 _client_endpoint: str | None = None
@@ -53,33 +56,39 @@ def _secret_manager() -> Any:
         return _client
 
 
-def resource_name(reference: str, project: str) -> str:
+_PROJECT = r"[A-Za-z0-9][A-Za-z0-9.:_-]{0,99}"  # ids, numbers, legacy domain:project
+_SECRET_ID = r"[A-Za-z0-9_-]{1,255}"  # noqa: S105 - a pattern, not a secret
+_VERSION = r"(?:latest|[1-9][0-9]{0,19})"
+_BARE = re.compile(_SECRET_ID)
+_NAME = re.compile(rf"projects/{_PROJECT}/secrets/{_SECRET_ID}")
+_VERSIONED = re.compile(rf"projects/{_PROJECT}/secrets/{_SECRET_ID}/versions/{_VERSION}")
+
+
+def resource_name(reference: str, project: str, setting: str = "secret reference") -> str:
     """Normalise an ``X_SECRET`` value to ``projects/P/secrets/S/versions/V``."""
-    parts = reference.strip().strip("/").split("/")
-    if len(parts) == 1 and parts[0]:
-        return f"projects/{project}/secrets/{parts[0]}/versions/latest"
-    if len(parts) == 4 and parts[0] == "projects" and parts[2] == "secrets":
-        return f"{reference.strip().strip('/')}/versions/latest"
-    if (
-        len(parts) == 6
-        and parts[0] == "projects"
-        and parts[2] == "secrets"
-        and parts[4] == "versions"
-    ):
-        return reference.strip().strip("/")
-    raise ConfigError(f"invalid secret reference {reference!r}: expected projects/P/secrets/S")
+    text = reference.strip().strip("/")
+    if _BARE.fullmatch(text):
+        return f"projects/{project}/secrets/{text}/versions/latest"
+    if _NAME.fullmatch(text):
+        return f"{text}/versions/latest"
+    if _VERSIONED.fullmatch(text):
+        return text
+    raise ConfigError(
+        f"{setting}: expected a secret id or projects/PROJECT/secrets/SECRET[/versions/VERSION]"
+    )
 
 
 class Secret:
     """One secret value, from the environment or Secret Manager, cached and refreshable."""
 
     def __init__(self, name: str, value: str | None = None, resource: str | None = None) -> None:
-        if value is None and resource is None:
+        if resource is None and not (value and value.strip()):
             raise ConfigError(f"{name.upper()}: set {name.upper()} or {name.upper()}_SECRET")
         self.name = name
         self._resource = resource
         self._value = value
         self._lock = threading.Lock()
+        self._refreshed_at: float | None = None
         logger.register_secret(value)
 
     @classmethod
@@ -88,7 +97,8 @@ class Secret:
         value: SecretStr | None = getattr(settings, name)
         reference: str | None = getattr(settings, f"{name}_secret")
         if reference:
-            return cls(name, resource=resource_name(reference, settings.project))
+            setting = f"{name.upper()}_SECRET"
+            return cls(name, resource=resource_name(reference, settings.project, setting))
         if value is not None:
             return cls(name, value=value.get_secret_value())
         return None
@@ -108,13 +118,22 @@ class Secret:
         return value
 
     def refresh(self, stale: str | None = None) -> str:
-        """Re-read the value, unless another caller already replaced ``stale``."""
+        """Re-read the value, unless another caller already replaced ``stale`` or re-read it in
+        the last ``REFRESH_INTERVAL_SECONDS`` (many threads that saw the same refusal cause one
+        read, not one each)."""
         if self._resource is None:
             return self.get()
         with self._lock:
-            if stale is not None and self._value is not None and self._value != stale:
-                return self._value
+            if stale is not None and self._value is not None:
+                replaced = self._value != stale
+                refreshed = self._refreshed_at
+                recent = refreshed is not None and (
+                    time.monotonic() - refreshed < REFRESH_INTERVAL_SECONDS
+                )
+                if replaced or recent:
+                    return self._value
             self._value = self._read()
+            self._refreshed_at = time.monotonic()
             return self._value
 
     def _read(self) -> str:

@@ -15,7 +15,7 @@ from shared.ingress import TOKEN_HEADER, Ingress, RejectedRequest
 from shared.logger import get_logger
 from shared.startup import boot
 
-settings = boot(WebhookSettings, "webhook")
+settings = boot(WebhookSettings, "webhook", check=Ingress.check_settings)
 log = get_logger("webhook")
 _ingress: Ingress | None = None
 
