@@ -57,7 +57,7 @@ def preview(
     else:
         body = seed_data.sample_conversation_push("preview")
         body.pop("token")
-    event = DriftEvent.model_validate(body)
+    event = DriftEvent.from_body(body)
     with _drift() as drift:
         overrides: dict[str, Any] = {
             "google_cloud_project": os.environ.get("GOOGLE_CLOUD_PROJECT", config.LOCAL_PROJECT),

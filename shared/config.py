@@ -74,10 +74,12 @@ def _require_secret(settings: BaseSettings, name: str) -> None:
     value: SecretStr | None = getattr(settings, name)
     reference: str | None = getattr(settings, f"{name}_secret")
     upper = name.upper()
-    if value is not None and not value.get_secret_value().strip():
-        raise ValueError(f"{upper}: is empty; set the token or use {upper}_SECRET")
-    if value is None and not (reference and reference.strip()):
+    if reference and reference.strip():
+        return  # Secret Manager wins; the value is checked when read
+    if value is None:
         raise ValueError(f"{upper}: set {upper} or {upper}_SECRET")
+    if not value.get_secret_value().strip():
+        raise ValueError(f"{upper}: is empty; set the token or use {upper}_SECRET")
 
 
 class WebhookSettings(CommonSettings):
