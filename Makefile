@@ -35,7 +35,7 @@ lint: $(STAMP)
 
 tf-check: $(CHECKOV_VENV)/.installed
 	terraform fmt -check -recursive terraform
-	$(CHECKOV) --quiet --compact -d terraform --framework terraform
+	$(CHECKOV) --quiet --compact --skip-download -d terraform --framework terraform
 
 ## bundle: one deployable zip per function in dist/
 bundle: $(STAMP)
