@@ -60,6 +60,8 @@ def run() -> int:
             return 1
         print()
         print(f"The CRM received {len(received)} requests:")
+        # Conversation first, then the GDPR request (they may arrive in either order).
+        received = sorted(received, key=lambda r: "conversation" not in (r.json or {}))
         for number, record in enumerate(received, 1):
             _describe(number, record)
         calls = {k: v for k, v in stack.simulator.call_counts().items() if v}
