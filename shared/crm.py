@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from shared.errors import CrmRejectedError, CrmTransientError
+from shared.http import pooled_session
 from shared.logger import redact
 from shared.secrets import Secret
 
@@ -53,10 +53,7 @@ class CrmClient:
         self._timeouts = (min(connect_timeout, timeout), timeout)
         self._api_token = api_token
         self._signing_secret = signing_secret
-        self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        self._session = pooled_session(pool_size)
 
     def close(self) -> None:
         self._session.close()

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -41,6 +40,7 @@ from shared.errors import (
     DriftRequestError,
     DriftTransientError,
 )
+from shared.http import pooled_session
 from shared.secrets import Secret
 
 _RETRY_AFTER_CAP_SECONDS = 30.0
@@ -137,10 +137,7 @@ class DriftClient:
         self._token = token
         self._timeouts = (connect_timeout, read_timeout)
         self._policy = policy or RetryPolicy()
-        self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        self._session = pooled_session(pool_size)
 
     def close(self) -> None:
         self._session.close()

@@ -95,7 +95,11 @@ class DriftEvent(BaseModel):
     def key(self) -> str:
         """A stable id for this event: equal for duplicate webhooks and redeliveries, different
         for a later push of the same conversation (its ``pushedAt``/``lastUpdated`` differ)."""
-        return event_key(self._body if self._body is not None else self.model_dump(mode="json", exclude_unset=True))
+        return event_key(
+            self._body
+            if self._body is not None
+            else self.model_dump(mode="json", exclude_unset=True)
+        )
 
 
 def conversation_id_of(data: Any) -> int | None:
