@@ -16,7 +16,7 @@ from devtools import seed_data
 from devtools.emulator import check_prerequisites
 from devtools.stack import LocalStack, StackConfig
 
-SIGNING_SECRET = "demo-signing-secret"  # noqa: S105 - a demo value, shown as such
+SIGNING_SECRET = "demo-signing-secret"
 
 
 def _port(name: str, default: int) -> int:

@@ -120,8 +120,8 @@ def _print_ready(stack: LocalStack) -> None:
         "Next steps:",
         f"  1. Expose the webhook: ngrok http {stack.webhook.port}  (or cloudflared tunnel"
         f" --url {stack.webhook_url})",
-        "  2. In dev.drift.com > your app > Webhooks, set the Request URL to the tunnel's https URL",
-        "     and subscribe to conversation_push, gdpr_delete_requested, app_disconnected.",
+        "  2. In dev.drift.com > your app > Webhooks, set the Request URL to the tunnel's https",
+        "     URL and subscribe to conversation_push, gdpr_delete_requested, app_disconnected.",
         "  3. Put the app's verification token in DRIFT_VERIFICATION_TOKEN and its OAuth token in",
         "     DRIFT_ACCESS_TOKEN (.env), unset DRIFT_API_BASE_URL's simulator by setting it to",
         "     https://driftapi.com, and restart.",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -339,10 +338,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if shutil.which("gcloud") is None:
-        print(
-            "error: the gcloud CLI is not installed; the local stack needs its Pub/Sub emulator",
-            file=sys.stderr,
-        )
-        sys.exit(2)
-    sys.exit(main())
+    # Run the imported module's main(), not this __main__ copy: demo.py and local.py raise the
+    # imported module's StackError, which only its main() catches.
+    from devtools import stack
+
+    sys.exit(stack.main())

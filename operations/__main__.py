@@ -48,10 +48,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logger.configure("WARNING", stream=sys.stderr)
+    from google.api_core.exceptions import GoogleAPICallError
+
     try:
         return _run(args)
-    except (ConfigError, BridgeError, ValueError) as error:
+    except (ConfigError, BridgeError, ValueError, OSError) as error:
         print(f"error: {getattr(error, 'reason', None) or error}", file=sys.stderr)
+        return 2
+    except GoogleAPICallError as error:
+        print(f"error: Pub/Sub: {error.message}", file=sys.stderr)
         return 2
 
 
@@ -68,18 +73,27 @@ def _run(args: argparse.Namespace) -> int:
         from operations.replay import replay
 
         report = replay(
-            settings.project, settings.dead_letter_subscription, settings.pubsub_topic,
-            args.event_type, args.conversation_id, args.dry_run, args.limit,
+            settings.project,
+            settings.dead_letter_subscription,
+            settings.pubsub_topic,
+            args.event_type,
+            args.conversation_id,
+            args.dry_run,
+            args.limit,
         )
         verb = "would replay" if args.dry_run else "replayed"
         for item in report.replayed:
             print(json.dumps(item))
-        print(f"{verb} {len(report.replayed)} events; {report.skipped} left in dead letters")
+        print(
+            f"{verb} {len(report.replayed)} events; {report.skipped} others seen were left in dead letters"
+        )
         return 0
     if args.command == "sync":
         from operations.backfill import sync
 
-        message_id = sync(settings.project, settings.pubsub_topic, args.conversation_id, args.org_id)
+        message_id = sync(
+            settings.project, settings.pubsub_topic, args.conversation_id, args.org_id
+        )
         print(f"conversation {args.conversation_id} queued for delivery (message {message_id})")
         return 0
     from operations.backfill import backfill
@@ -91,8 +105,14 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("DRIFT_ACCESS_TOKEN: set DRIFT_ACCESS_TOKEN or DRIFT_ACCESS_TOKEN_SECRET")
     client = DriftClient(str(settings.drift_api_base_url), token)
     report = backfill(
-        client, settings.project, settings.pubsub_topic, args.since,
-        args.until or dt.datetime.now(dt.UTC), args.org_id, args.rate, dry_run=args.dry_run,
+        client,
+        settings.project,
+        settings.pubsub_topic,
+        args.since,
+        args.until or dt.datetime.now(dt.UTC),
+        args.org_id,
+        args.rate,
+        dry_run=args.dry_run,
     )
     verb = "would queue" if args.dry_run else "queued"
     print(f"{verb} {len(report.published)} conversations from {report.pages} pages")

@@ -84,6 +84,7 @@ def backfill(
     limiter = RateLimiter(rate)
     report = BackfillReport(dry_run=dry_run)
     cursor: str | None = None
+    seen_cursors: set[str] = set()
     while True:
         limiter.acquire()
         conversations, cursor = client.list_conversations(limit=page_size, cursor=cursor)
@@ -109,5 +110,6 @@ def backfill(
             report.published.append(conversation_id)
             if on_publish is not None:
                 on_publish(conversation_id)
-        if reached_older or not cursor:
+        if reached_older or not cursor or cursor in seen_cursors:
             return report
+        seen_cursors.add(cursor)

@@ -50,8 +50,7 @@ def preview(
     from devtools import seed_data
 
     if event_file:
-        body = json.loads(Path(event_file).read_text())
-        body.pop("token", None)
+        body = _read_event(event_file)
     elif conversation_id is not None:
         body = synthetic.conversation_event(conversation_id, None, None, "bridge_preview")
     else:
@@ -74,6 +73,19 @@ def preview(
         key = event.key()
         outbound = handler.prepare(event, key, PushedMessage(b"", {}, "preview", None))
     return [_as_dict(outbound, key, settings)]
+
+
+def _read_event(path: str) -> dict[str, Any]:
+    try:
+        body = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"--event {path}: cannot read it ({error.strerror})") from None
+    except ValueError:
+        raise ValueError(f"--event {path}: not JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        raise ValueError(f"--event {path}: not a Drift webhook body (a JSON object with a type)")
+    body.pop("token", None)
+    return body
 
 
 def _as_dict(outbound: Outbound, key: str, settings: WorkerSettings) -> dict[str, Any]:
