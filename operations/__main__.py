@@ -72,21 +72,29 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "replay":
         from operations.replay import replay
 
-        report = replay(
-            settings.project,
-            settings.dead_letter_subscription,
-            settings.pubsub_topic,
-            args.event_type,
-            args.conversation_id,
-            args.dry_run,
-            args.limit,
-        )
+        from google.api_core.exceptions import NotFound
+
+        try:
+            report = replay(
+                settings.project,
+                settings.dead_letter_subscription,
+                settings.pubsub_topic,
+                args.event_type,
+                args.conversation_id,
+                args.dry_run,
+                args.limit,
+            )
+        except NotFound as error:
+            raise ConfigError(
+                f"DEAD_LETTER_SUBSCRIPTION / PUBSUB_TOPIC: {error.message} (subscription "
+                f"{settings.dead_letter_subscription}, topic {settings.pubsub_topic}, "
+                f"project {settings.project})"
+            ) from None
         verb = "would replay" if args.dry_run else "replayed"
         for item in report.replayed:
             print(json.dumps(item))
-        print(
-            f"{verb} {len(report.replayed)} events; {report.skipped} others seen were left in dead letters"
-        )
+        kept = report.skipped
+        print(f"{verb} {len(report.replayed)} events; {kept} others seen were left in dead letters")
         return 0
     if args.command == "sync":
         from operations.backfill import sync
