@@ -70,9 +70,9 @@ def _run(args: argparse.Namespace) -> int:
     settings = config.load(config.OperatorSettings)
     secrets.configure_client(settings.secret_manager_endpoint)
     if args.command == "replay":
-        from operations.replay import replay
-
         from google.api_core.exceptions import NotFound
+
+        from operations.replay import replay
 
         try:
             report = replay(
