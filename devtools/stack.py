@@ -79,6 +79,7 @@ class FunctionProcess:
         env: dict[str, str],
         log_path: Path,
         signature: str = "http",
+        source: Path | None = None,
     ) -> None:
         self.name = name
         self.port = port
@@ -89,7 +90,7 @@ class FunctionProcess:
             str(executable),
             f"--target={target}",
             f"--signature-type={signature}",
-            f"--source={ROOT / 'functions' / name / 'main.py'}",
+            f"--source={source or ROOT / 'functions' / name / 'main.py'}",
             "--host=127.0.0.1",
             f"--port={port}",
         ]

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import json
+
 import flask
 import functions_framework
 
@@ -28,8 +30,7 @@ def _get_ingress() -> Ingress:
 
 
 def _reply(code: int, **body: str) -> flask.Response:
-    response = flask.jsonify(body)
-    response.status_code = code
+    response = flask.Response(json.dumps(body), code, mimetype="application/json")
     if code == 405:
         response.headers["Allow"] = "POST"
     return response
