@@ -41,8 +41,10 @@ LABELS = {
 def direct_publish(client: Any, path: str, data: bytes, attributes: dict[str, str], timeout: float):
     """One synchronous Publish RPC with shared/pubsub.py's retry policy; returns the id."""
     from google.pubsub_v1 import types as gapic_types
+    from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
 
-    response = client.api.publish(
+    response = GapicPublisher.publish(
+        client,
         topic=path,
         messages=[gapic_types.PubsubMessage(data=data, attributes=attributes)],
         retry=pubsub._retry(timeout),
