@@ -55,6 +55,7 @@ class StackConfig:
     push: PushSettings = field(default_factory=PushSettings)
     simulator_latency: float = 0.0
     sink_signing_secret: str | None = None
+    sink_api_token: str | None = None
     webhook_env: dict[str, str] = field(default_factory=dict)
     worker_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
@@ -192,7 +193,9 @@ class LocalStack:
                 access_token=cfg.access_token, latency=cfg.simulator_latency
             ).start()
         if cfg.crm_endpoint_url is None:
-            self.sink = CrmSink(signing_secret=cfg.sink_signing_secret).start()
+            self.sink = CrmSink(
+                signing_secret=cfg.sink_signing_secret, api_token=cfg.sink_api_token
+            ).start()
 
         self.admin = PubSubAdmin(cfg.project)
         self.admin.create_topic(cfg.topic)
@@ -219,6 +222,7 @@ class LocalStack:
                     if cfg.sink_signing_secret
                     else {}
                 ),
+                **({"CRM_API_TOKEN": cfg.sink_api_token} if cfg.sink_api_token else {}),
                 **cfg.worker_env,
             },
             self.log_dir / "worker.log",

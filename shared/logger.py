@@ -148,25 +148,66 @@ class StructuredLogger:
 
 
 _ROOT = "drift_bridge"
+_handler: logging.Handler | None = None
 _configured = False
 _configure_lock = threading.Lock()
 
 
 def configure(level: str = "INFO", stream: Any = None) -> None:
     """Install the JSON handler on the bridge's logger namespace (idempotent)."""
-    global _configured
+    global _configured, _handler
     with _configure_lock:
         root = logging.getLogger(_ROOT)
         root.setLevel(level.upper())
         if _configured and stream is None:
             return
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
         handler = logging.StreamHandler(stream or sys.stdout)
         handler.setFormatter(JsonFormatter())
-        root.addHandler(handler)
-        root.propagate = False
+        for name in (_ROOT, *_adopted):
+            target = logging.getLogger(name)
+            for old in list(target.handlers):
+                target.removeHandler(old)
+            target.addHandler(handler)
+            target.propagate = False
+        _handler = handler
         _configured = True
+
+
+_adopted: set[str] = set()
+
+
+class _DropExpected(logging.Filter):
+    """Drops records about exceptions the bridge raises on purpose and has logged already."""
+
+    def __init__(self, expected: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self.expected = expected
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (self.expected and isinstance(error, self.expected))
+
+
+def adopt(name: str, expected: tuple[type[BaseException], ...] = ()) -> None:
+    """Send another logger's records through the JSON formatter and its secret guard.
+
+    functions-framework's Flask app logs an exception that leaves the function (``Exception on
+    / [POST]`` and a plain-text traceback) under the target's name; adopted, that becomes one
+    JSON line with ``stack_trace``, and the ``expected`` exceptions (a ``TransientError`` the
+    worker raises so that Pub/Sub redelivers, already logged as a warning) are dropped."""
+    if not _configured:
+        configure()
+    target = logging.getLogger(name)
+    for old in list(target.handlers):
+        target.removeHandler(old)
+    for old in list(target.filters):
+        if isinstance(old, _DropExpected):
+            target.removeFilter(old)
+    assert _handler is not None
+    target.addHandler(_handler)
+    target.addFilter(_DropExpected(expected))
+    target.propagate = False
+    _adopted.add(name)
 
 
 def get_logger(name: str) -> StructuredLogger:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from shared import config, logger, secrets
-from shared.errors import ConfigError
+from shared.errors import ConfigError, TransientError
 
 S = TypeVar("S", bound=config.CommonSettings)
 
@@ -25,5 +25,7 @@ def boot(kind: type[S], component: str, check: Callable[[S], object] | None = No
         sys.stderr.flush()
         raise SystemExit(1) from None
     logger.configure(settings.log_level)
+    # Flask (functions-framework) logs exceptions under the function's name: same JSON format.
+    logger.adopt(component, expected=(TransientError,))
     secrets.configure_client(settings.secret_manager_endpoint)
     return settings
