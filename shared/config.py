@@ -47,7 +47,8 @@ PubSubId = Annotated[str, AfterValidator(_pubsub_id)]
 class CommonSettings(BaseSettings):
     """What both functions need."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # defer_build: each function builds only the validator of the settings it loads.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     google_cloud_project: str | None = Field(default=None, min_length=1)
     pubsub_emulator_host: str | None = None

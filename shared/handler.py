@@ -36,6 +36,7 @@ from shared.logger import get_logger, log_context
 from shared.mapping import Mapping, load_mapping
 from shared.push import PushedMessage
 from shared.secrets import Secret
+from shared.startup import check_worker_settings
 from shared.users import UserDirectory
 
 log = get_logger("worker")
@@ -94,14 +95,7 @@ class Handler:
         )
         self.idempotency = IdempotencyStore()
 
-    @staticmethod
-    def check_settings(settings: WorkerSettings) -> None:
-        """What start-up must prove beyond the settings model: mappings and secret references
-        parse (raises ``ConfigError``). No network: secrets are read on first use."""
-        load_mapping(settings.crm_mapping_file, "conversation", "CRM_MAPPING_FILE")
-        load_mapping(settings.crm_gdpr_mapping_file, "gdpr", "CRM_GDPR_MAPPING_FILE")
-        for name in ("drift_access_token", "crm_api_token", "crm_signing_secret"):
-            Secret.from_settings(settings, name)
+    check_settings = staticmethod(check_worker_settings)
 
     def handle(self, message: PushedMessage) -> Outcome:
         """Raises ``TransientError`` to have Pub/Sub redeliver; otherwise the event is done."""

@@ -7,25 +7,33 @@ backoff, until the subscription's dead-letter policy takes it. See shared/handle
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functions_framework
 from cloudevents.http import CloudEvent
 
 from shared.config import WorkerSettings
-from shared.handler import Handler
-from shared.push import PushedMessage
-from shared.startup import boot
+from shared.startup import boot, check_worker_settings
 
-settings = boot(WorkerSettings, "worker", check=Handler.check_settings)
+if TYPE_CHECKING:
+    from shared.handler import Handler
+
+settings = boot(WorkerSettings, "worker", check=check_worker_settings)
 _handler: Handler | None = None
 
 
 def _get_handler() -> Handler:
+    """Built on the first event (its HTTP clients and their imports too), then reused."""
     global _handler
     if _handler is None:
+        from shared.handler import Handler
+
         _handler = Handler(settings)
     return _handler
 
 
 @functions_framework.cloud_event
 def worker(cloud_event: CloudEvent) -> None:
+    from shared.push import PushedMessage
+
     _get_handler().handle(PushedMessage.from_cloud_event(cloud_event))
