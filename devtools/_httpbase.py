@@ -87,6 +87,25 @@ class BaseHandler(BaseHTTPRequestHandler):
         super().setup()
         self.server.track(self.connection)
 
+    # Every method goes to the subclass's ``_dispatch`` (which answers 405 where it must).
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        raise NotImplementedError
+
     def finish(self) -> None:
         try:
             super().finish()

@@ -425,22 +425,7 @@ class _SinkHandler(BaseHandler):
     def sink(self) -> CrmSink:
         return self.server.app
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
     def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
         self._dispatch()
 
     def _dispatch(self) -> None:

@@ -635,21 +635,6 @@ class _SimulatorHandler(BaseHandler):
     def sim(self) -> DriftSimulator:
         return self.server.app
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
     def _dispatch(self) -> None:
         if not self._prepare():
             return
