@@ -28,6 +28,7 @@ from shared import ingress
 from shared.config import WorkerSettings
 from shared.handler import Handler, Outcome
 from shared.push import PushedMessage
+from shared.startup import check_worker_settings
 
 SECTION = "worker"
 LATENCY_FACTOR = 2.5  # per event within 2.5 Drift round trips
@@ -84,7 +85,7 @@ def measure(ctx: Context) -> dict[str, Any]:
         }
         with patched_env(**env):
             settings = WorkerSettings()
-        Handler.check_settings(settings)
+        check_worker_settings(settings)
         outcomes: dict[str, int] = {}
 
         def handle(handler: Handler, conversation_id: int, index: int) -> float:

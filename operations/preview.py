@@ -24,6 +24,7 @@ from shared.config import WorkerSettings
 from shared.events import DriftEvent
 from shared.handler import Handler, Outbound
 from shared.push import PushedMessage
+from shared.startup import check_worker_settings
 
 PREVIEW_CRM_URL = "https://crm.example.invalid/records"
 
@@ -68,7 +69,7 @@ def preview(
         if gdpr_mapping:
             overrides["crm_gdpr_mapping_file"] = gdpr_mapping
         settings = WorkerSettings(**overrides)
-        Handler.check_settings(settings)
+        check_worker_settings(settings)
         handler = Handler(settings)
         key = event.key()
         outbound = handler.prepare(event, key, PushedMessage(b"", {}, "preview", None))

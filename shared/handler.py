@@ -36,7 +36,6 @@ from shared.logger import get_logger, log_context
 from shared.mapping import Mapping, load_mapping
 from shared.push import PushedMessage
 from shared.secrets import Secret
-from shared.startup import check_worker_settings
 from shared.users import UserDirectory
 
 log = get_logger("worker")
@@ -94,8 +93,6 @@ class Handler:
             settings.crm_gdpr_mapping_file, "gdpr", "CRM_GDPR_MAPPING_FILE"
         )
         self.idempotency = IdempotencyStore()
-
-    check_settings = staticmethod(check_worker_settings)
 
     def handle(self, message: PushedMessage) -> Outcome:
         """Raises ``TransientError`` to have Pub/Sub redeliver; otherwise the event is done."""

@@ -6,12 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import queue
-import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +18,7 @@ import pytest
 import requests
 
 from devtools.crm_sink import CrmSink, verify_signature
+from tests.devtools import cli_helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "sink-signing-secret"
@@ -389,27 +386,7 @@ def test_default_bound_is_ten_thousand(sink) -> None:
 
 
 def start_cli(*args: str) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.crm_sink", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
-    try:
-        line = lines.get(timeout=20)
-    except queue.Empty:
-        process.kill()
-        raise AssertionError(f"no banner; stderr: {process.communicate()[1]}") from None
-    match = re.fullmatch(r"crm-sink listening on (http://127\.0\.0\.1:\d+)\n", line)
-    if match is None:
-        process.kill()
-        raise AssertionError(f"unexpected banner {line!r}; stderr: {process.communicate()[1]}")
-    return process, match.group(1)
+    return cli_helpers.start_cli("devtools.crm_sink", "crm-sink", *args)
 
 
 def test_cli_checks_token_and_signature_and_exits_cleanly(http) -> None:

@@ -4,13 +4,11 @@ CLI. No mocks and no fixed sleeps; every wait is bounded."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ import requests
 
 from devtools import seed_data
 from devtools.drift_simulator import ENDPOINTS, DriftSimulator, SimulatorError
+from tests.devtools import cli_helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-access-token"
@@ -724,27 +723,7 @@ def test_sample_gdpr_and_app_disconnected() -> None:
 
 
 def start_cli(*args: str) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.drift_simulator", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
-    try:
-        line = lines.get(timeout=20)
-    except queue.Empty:
-        process.kill()
-        raise AssertionError(f"no banner; stderr: {process.communicate()[1]}") from None
-    match = re.fullmatch(r"drift-simulator listening on (http://127\.0\.0\.1:\d+)\n", line)
-    if match is None:
-        process.kill()
-        raise AssertionError(f"unexpected banner {line!r}; stderr: {process.communicate()[1]}")
-    return process, match.group(1)
+    return cli_helpers.start_cli("devtools.drift_simulator", "drift-simulator", *args)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
