@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import Figure
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from devtools.emulator import PubSubEmulator
 from devtools.pubsub_admin import PubSubAdmin
 from devtools.stack import LOCAL_VERIFICATION_TOKEN

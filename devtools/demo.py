@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from devtools.emulator import check_prerequisites
 from devtools.stack import LocalStack, StackConfig
 

@@ -1,6 +1,6 @@
 """A local stand-in for Drift's REST API (https://driftapi.com), served over loopback HTTP.
 
-It serves the seed article's sample (see ``devtools.seed_data``) plus any number of generated
+It serves the seed article's sample (see ``samples.drift_seed``) plus any number of generated
 conversations, with the same envelopes, error bodies and status codes as the real API, and lets
 tests inject faults (429, 5xx, timeouts, connection resets, 403, 404) and latency per endpoint,
 rotate the access token, and count calls. Everything is also reachable over HTTP under
@@ -30,7 +30,7 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from devtools._httpbase import BackgroundServer, BaseHandler, serve_until_signalled
 
 ENDPOINTS: tuple[str, ...] = (

@@ -48,7 +48,7 @@ def preview(
     gdpr_mapping: str | None = None,
 ) -> list[dict[str, Any]]:
     """The requests the worker would send, as dicts (method, url, headers, body)."""
-    from devtools import seed_data
+    from samples import drift_seed as seed_data
 
     if event_file:
         body = _read_event(event_file)

@@ -112,7 +112,16 @@ class WorkerSettings(CommonSettings):
     users_cache_ttl_seconds: float = Field(default=300.0, ge=0, le=86400)
     include_messages: bool = False
 
-    crm_endpoint_url: AnyHttpUrl
+    crm_endpoint_url: AnyHttpUrl | None = None  # required by the webhook recipe
+    crm_recipe: str = Field(default="webhook", min_length=1)
+    crm_base_url: AnyHttpUrl | None = None
+    crm_oauth_token_url: AnyHttpUrl | None = None
+    crm_oauth_client_id: str | None = None
+    crm_oauth_scope: str | None = None
+    crm_oauth_client_secret: SecretStr | None = None
+    crm_oauth_client_secret_secret: str | None = None
+    crm_oauth_refresh_token: SecretStr | None = None
+    crm_oauth_refresh_token_secret: str | None = None
     crm_api_token: SecretStr | None = None
     crm_api_token_secret: str | None = None
     crm_signing_secret: SecretStr | None = None
@@ -123,12 +132,24 @@ class WorkerSettings(CommonSettings):
     crm_gdpr_method: Literal["POST", "DELETE", "PUT", "PATCH"] = "POST"
     crm_gdpr_mapping_file: str | None = None
 
+    gdpr_action: Literal["delete", "report"] = "delete"
+
+    ledger: Literal["firestore", "memory"] = "firestore"
+    firestore_emulator_host: str | None = None
+    firestore_database: str = Field(default="(default)", min_length=1, max_length=63)
+    ledger_collection_prefix: str = Field(default="ledger_", pattern=r"^[A-Za-z0-9_-]{0,64}$")
+    ledger_retention_days: int = Field(default=30, ge=1, le=3650)
+    record_reuse_seconds: float = Field(default=900.0, ge=0, le=7 * 24 * 3600)
+    function_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+
     max_event_age_seconds: float = Field(default=7 * 24 * 3600, gt=0, le=31 * 24 * 3600)
     publish_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _token(self) -> WorkerSettings:
         _require_secret(self, "drift_access_token")
+        if self.crm_recipe == "webhook" and self.crm_endpoint_url is None:
+            raise ValueError("CRM_ENDPOINT_URL: required by CRM_RECIPE=webhook (the default)")
         return self
 
 

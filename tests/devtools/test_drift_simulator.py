@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from devtools.drift_simulator import ENDPOINTS, DriftSimulator, SimulatorError
 from tests.devtools import cli_helpers
 

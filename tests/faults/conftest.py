@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from devtools.crm_sink import SinkRecord
 from devtools.emulator import PubSubEmulator
 from devtools.pubsub_admin import PubSubAdmin, PushSettings, Received

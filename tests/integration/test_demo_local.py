@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from devtools.emulator import free_port, wait_until
 from devtools.stack import LOCAL_VERIFICATION_TOKEN
 

@@ -14,7 +14,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from devtools.drift_simulator import DriftSimulator
 from devtools.secret_manager_server import SecretManagerServer
 from shared import logger, secrets

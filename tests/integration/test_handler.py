@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from devtools.crm_sink import CrmSink
 from devtools.drift_simulator import DriftSimulator
 from shared import config, deadletter

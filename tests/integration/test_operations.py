@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from devtools.drift_simulator import DriftSimulator
 from devtools.pubsub_admin import PubSubAdmin, PushSettings
 from devtools.stack import LocalStack, StackConfig

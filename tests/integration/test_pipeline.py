@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from devtools.pubsub_admin import PubSubAdmin, PushSettings
 from devtools.stack import LocalStack, StackConfig
 from shared import deadletter

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from shared import ingress, pubsub
 from tests.conftest import PROJECT, VERIFICATION_TOKEN
 

@@ -1,6 +1,6 @@
 """The customer examples in examples/mappings/ render the seed's sample conversation as shown.
 
-The record document is built offline from devtools.seed_data with the same builders the worker
+The record document is built offline from samples.drift_seed with the same builders the worker
 uses (shared.records), so these tests follow the real record shape without any network.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from shared import mapping, records
 from shared.mapping import load_mapping
 

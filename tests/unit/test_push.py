@@ -13,7 +13,7 @@ from cloudevents.http import CloudEvent
 from functions_framework.event_conversion import background_event_to_cloud_event
 from werkzeug.test import EnvironBuilder
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from shared.errors import InvalidEventError, PermanentError
 from shared.push import PushedMessage
 

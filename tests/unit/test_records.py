@@ -8,7 +8,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from devtools import seed_data
+from samples import drift_seed as seed_data
 from shared import records
 from shared.records import ContactInfo, ConversationInfo, ConversationRecord, EventInfo
 
