@@ -34,20 +34,35 @@ LABELS = {
     "shared_pubsub_publish": "shared.pubsub.publish (webhook's path)",
     "raw_max_messages_1": "raw client max_messages=1",
     "raw_default_batching": "raw client DEFAULT batching",
-    "direct_rpc": "direct Publish RPC (no batching layer)",
+    "direct_rpc": "generated client's Publish RPC, proto-plus (the previous path)",
 }
 
 
 def direct_publish(client: Any, path: str, data: bytes, attributes: dict[str, str], timeout: float):
-    """One synchronous Publish RPC with shared/pubsub.py's retry policy; returns the id."""
+    """One synchronous Publish RPC through the generated client (proto-plus messages, an
+    api_core retry): what ``shared.pubsub.publish`` did before it called the RPC with plain
+    protobuf messages on the same channel. Returns the id."""
+    from google.api_core import exceptions as api_exceptions
+    from google.api_core import retry as api_retry
     from google.pubsub_v1 import types as gapic_types
     from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
 
+    retry = api_retry.Retry(
+        predicate=api_retry.if_exception_type(
+            api_exceptions.Aborted,
+            api_exceptions.DeadlineExceeded,
+            api_exceptions.ServiceUnavailable,
+        ),
+        initial=0.05,
+        maximum=1.0,
+        multiplier=2.0,
+        timeout=timeout,
+    )
     response = GapicPublisher.publish(
         client,
         topic=path,
         messages=[gapic_types.PubsubMessage(data=data, attributes=attributes)],
-        retry=pubsub._retry(timeout),
+        retry=retry,
         timeout=timeout,
     )
     return response.message_ids[0]

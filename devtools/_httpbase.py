@@ -19,13 +19,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from shared import jsonutil
+
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _QUIET_ERRORS = (OSError,)  # ConnectionError, TimeoutError: the client went away
 
 
 def dumps(obj: Any) -> bytes:
-    """JSON bytes. Python's json writes ints exactly, so ids above 2**53 survive."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """JSON bytes. Python's json writes ints exactly, so ids above 2**53 survive; text UTF-8
+    cannot hold (a lone surrogate) is written escaped, as a real API's JSON encoder does."""
+    return jsonutil.dumps(obj)
 
 
 class _LoopbackHTTPServer(ThreadingHTTPServer):

@@ -214,6 +214,7 @@ class CrmSink(BackgroundServer):
         self._received: deque[SinkRecord] = deque(maxlen=max_records)
         self._attempts: deque[SinkRecord] = deque(maxlen=max_records)
         self._attempt_count = 0
+        self._in_flight = 0
         self._faults: deque[list[Any]] = deque()
 
     # -- faults -----------------------------------------------------------------------------
@@ -271,6 +272,12 @@ class CrmSink(BackgroundServer):
         """How many requests reached a CRM path since start/reset (never truncated)."""
         with self._cond:
             return self._attempt_count
+
+    @property
+    def in_flight(self) -> int:
+        """CRM requests being answered right now (a ``slow`` fault holds one)."""
+        with self._cond:
+            return self._in_flight
 
     def rejected(self) -> list[SinkRecord]:
         return [r for r in self.attempts() if r.outcome == REJECTED]
@@ -448,6 +455,16 @@ class _SinkHandler(BaseHandler):
 
     def _crm(self) -> None:
         sink = self.sink
+        with sink._cond:
+            sink._in_flight += 1
+        try:
+            self._crm_request()
+        finally:
+            with sink._cond:
+                sink._in_flight -= 1
+
+    def _crm_request(self) -> None:
+        sink = self.sink
         parts = self.path.split("?", 1)
         headers = Headers(self.headers.items())
         record = SinkRecord(
@@ -495,7 +512,7 @@ class _SinkHandler(BaseHandler):
         route = self.route.rstrip("/")
         if self.command in ("GET", "HEAD"):
             if route == "/_sink/health":
-                self.send_json(200, {"ok": True})
+                self.send_json(200, {"ok": True, "in_flight": sink.in_flight})
             elif route == "/_sink/received":
                 self.send_json(200, [r.to_dict() for r in sink.received()])
             elif route == "/_sink/attempts":

@@ -12,9 +12,9 @@ import sys
 import time
 from typing import Any
 
-from samples import drift_seed as seed_data
 from devtools.emulator import check_prerequisites
 from devtools.stack import LocalStack, StackConfig
+from samples import drift_seed as seed_data
 
 SIGNING_SECRET = "demo-signing-secret"
 
@@ -34,12 +34,13 @@ def run() -> int:
         worker_port=_port("WORKER_PORT", 8081),
         sink_signing_secret=SIGNING_SECRET,
     )
-    print("Drift CRM Bridge demo: starting the local stack (Pub/Sub emulator, webhook, worker,")
-    print("Drift API simulator, CRM sink)...", flush=True)
+    print("Drift CRM Bridge demo: starting the local stack (Pub/Sub and Firestore emulators,")
+    print("webhook, worker, Drift API simulator, CRM sink)...", flush=True)
     with LocalStack(config) as stack:
         print(f"  webhook      {stack.webhook_url}")
         print(f"  worker       {stack.worker.url}")
         print(f"  emulator     {stack.emulator_host}")
+        print(f"  ledger       {stack.firestore_host} (Firestore emulator)")
         print(f"  Drift API    {stack.simulator.url} (simulator)")
         print(f"  CRM          {stack.sink.url}/crm/records (sink)", flush=True)
 

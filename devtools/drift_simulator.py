@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import hashlib
 import hmac
 import random
 import re
@@ -30,8 +31,8 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any
 
-from samples import drift_seed as seed_data
 from devtools._httpbase import BackgroundServer, BaseHandler, serve_until_signalled
+from samples import drift_seed as seed_data
 
 ENDPOINTS: tuple[str, ...] = (
     "conversation",
@@ -60,6 +61,7 @@ USERS_LIST_SHAPES = ("data", "bare")
 MESSAGES_PAGE_SIZE = 50
 CONVERSATIONS_LIST_MAX_LIMIT = 50
 CONVERSATIONS_LIST_DEFAULT_LIMIT = 25
+CONVERSATIONS_LIST_ORDERS = ("newest", "shuffled")
 MAX_CALLS_KEPT = 10_000  # per endpoint, for calls(); counts are never truncated
 
 _FIRST_GENERATED_CONVERSATION_ID = 4_000_000_001
@@ -162,8 +164,18 @@ class DriftSimulator(BackgroundServer):
         hide_from_list: Iterable[int] | None = None,
         timeout_seconds: float = 30.0,
         rng_seed: int = seed_data.ORG_ID,
+        conversations_list_order: str = "newest",
     ) -> None:
+        """``conversations_list_order``: ``newest`` (``updatedAt`` descending, as Drift seems
+        to answer) or ``shuffled`` (a fixed pseudo-random order: Drift does not document
+        one, so callers must not rely on it)."""
         super().__init__(host, port)
+        if conversations_list_order not in CONVERSATIONS_LIST_ORDERS:
+            raise SimulatorError(
+                f"conversations_list_order must be one of {CONVERSATIONS_LIST_ORDERS}"
+            )
+        self.conversations_list_order = conversations_list_order
+        self._list_seed = rng_seed
         self._lock = threading.RLock()
         self._initial = {
             "access_token": access_token,
@@ -599,6 +611,11 @@ class DriftSimulator(BackgroundServer):
             pagination["next"] = str(end)
         return 200, {"data": {"messages": page}, "pagination": pagination}
 
+    def _shuffled_position(self, conversation: dict[str, Any]) -> bytes:
+        """A stable pseudo-random rank: the same for every page of one walk, so cursors hold."""
+        key = f"{self._list_seed}:{conversation['id']}".encode()
+        return hashlib.sha256(key).digest()
+
     def _conversations_list(self, query: dict[str, list[str]]) -> tuple[int, Any]:
         offset = self._cursor(query)
         if offset is None:
@@ -611,11 +628,16 @@ class DriftSimulator(BackgroundServer):
         if limit < 1:
             return 400, _error("validation_error", "limit must be >= 1")
         limit = min(limit, CONVERSATIONS_LIST_MAX_LIMIT)
-        # Newest updatedAt first; nothing is filtered server-side (updatedAfter, statusId are
-        # accepted and ignored): the caller filters by time.
-        ordered = sorted(
-            self._conversations.values(), key=lambda c: (c["updatedAt"], c["id"]), reverse=True
-        )
+        # Newest updatedAt first, or shuffled; nothing is filtered server-side (updatedAfter,
+        # statusId are accepted and ignored): the caller filters by time.
+        if self.conversations_list_order == "shuffled":
+            ordered = sorted(self._conversations.values(), key=self._shuffled_position)
+        else:
+            ordered = sorted(
+                self._conversations.values(),
+                key=lambda c: (c["updatedAt"], c["id"]),
+                reverse=True,
+            )
         page = ordered[offset : offset + limit]
         end = offset + len(page)
         more = end < len(ordered)
@@ -785,6 +807,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout-seconds", type=float, default=30.0)
     parser.add_argument("--no-seed", action="store_true", help="start without the seed sample")
+    parser.add_argument(
+        "--conversations-list-order", choices=CONVERSATIONS_LIST_ORDERS, default="newest"
+    )
     args = parser.parse_args(argv)
 
     sim = DriftSimulator(
@@ -796,6 +821,7 @@ def main(argv: list[str] | None = None) -> int:
         users_list_shape=args.users_list_shape,
         hide_from_list=[int(i) for i in args.hide_from_list.split(",") if i.strip()],
         timeout_seconds=args.timeout_seconds,
+        conversations_list_order=args.conversations_list_order,
     )
     if args.generate:
         sim.generate_conversations(

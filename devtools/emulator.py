@@ -1,6 +1,7 @@
-"""The Pub/Sub emulator from the gcloud CLI: start on a free port, wait until ready, stop.
+"""The Pub/Sub and Firestore emulators from the gcloud CLI: start on a free port, wait until
+ready, stop.
 
-Used by the tests (one emulator per test session), ``make demo``, ``make local`` and
+Used by the tests (one emulator of each per test session), ``make demo``, ``make local`` and
 ``make bench``. ``stop()`` kills the whole process group, since gcloud starts a Java child.
 """
 
@@ -155,3 +156,117 @@ class PubSubEmulator:
                 os.environ.pop("PUBSUB_EMULATOR_HOST", None)
             else:
                 os.environ["PUBSUB_EMULATOR_HOST"] = previous
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group of ``process``, SIGKILL it if it lingers, then make sure."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    # The emulator's Java child outlives gcloud's wrapper: make sure the group is gone.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+class FirestoreEmulator:
+    """One running Firestore emulator (Native mode) process group; the delivery ledger's store.
+
+    The same shape as ``PubSubEmulator``: ``start()`` on a free port and wait until it answers,
+    ``environment()`` points Google's Firestore clients in this process at it
+    (``FIRESTORE_EMULATOR_HOST``), ``stop()`` ends the whole process group.
+    """
+
+    def __init__(self, project: str = "drift-bridge-local", port: int | None = None) -> None:
+        self.project = project
+        self.port = port or free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the emulator
+            prefix="firestore-emulator-", suffix=".log", delete=False
+        )
+
+    def start(self, timeout: float = 90.0) -> FirestoreEmulator:
+        if shutil.which("gcloud") is None:
+            raise EmulatorError(
+                "the gcloud CLI is not installed: install the Google Cloud SDK and run "
+                "'gcloud components install cloud-firestore-emulator beta'"
+            )
+        if shutil.which("java") is None:
+            raise EmulatorError("Java is not installed: the Firestore emulator needs Java 11+")
+        if not port_is_free(self.port):
+            raise EmulatorError(f"port {self.port} is already taken: choose another or stop it")
+        self._process = subprocess.Popen(
+            [
+                "gcloud",
+                "beta",
+                "emulators",
+                "firestore",
+                "start",
+                f"--host-port={self.host}",
+                "--quiet",
+                "--verbosity=error",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until(self._ready, timeout, f"the Firestore emulator on {self.host}", 0.1)
+        except TimeoutError as error:
+            self.stop()
+            raise EmulatorError(f"{error}; its output is in {self._log.name}") from None
+        return self
+
+    def _ready(self) -> bool:
+        if self._process is not None and self._process.poll() is not None:
+            output = Path(self._log.name).read_text(errors="replace")[-2000:]
+            raise EmulatorError(f"the Firestore emulator exited at start:\n{output}")
+        try:
+            with urllib.request.urlopen(f"http://{self.host}/", timeout=1) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def clear(self, database: str = "(default)") -> None:
+        """Delete every document of ``database`` (the emulator's own reset endpoint)."""
+        request = urllib.request.Request(
+            f"http://{self.host}/emulator/v1/projects/{self.project}/databases/{database}"
+            "/documents",
+            method="DELETE",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        _stop_group(self._process)
+        self._process = None
+
+    def __enter__(self) -> FirestoreEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @contextlib.contextmanager
+    def environment(self) -> Iterator[None]:
+        """Point Google's Firestore clients in this process (and its children) at the emulator."""
+        previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
+        os.environ["FIRESTORE_EMULATOR_HOST"] = self.host
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+            else:
+                os.environ["FIRESTORE_EMULATOR_HOST"] = previous

@@ -2,25 +2,41 @@
 
 Pub/Sub emulator (gcloud) -> webhook (functions-framework) -> events topic -> push subscription
 (same retry and dead-letter rules as Terraform) -> worker (functions-framework) -> Drift API
-simulator and CRM sink (in this process, unless real URLs are given).
+simulator and CRM sink (in this process, unless real URLs are given). The worker's delivery
+ledger lives in the Firestore emulator (gcloud), or in the worker's memory with
+``ledger="memory"``.
 
 Both functions run as separate processes started the way Cloud Functions starts them, so what
-works here works there. Every process started is stopped on exit, the emulator included.
+works here works there. Every process started is stopped on exit, the emulators included:
+
+* ``stop()`` is bounded: every process group gets SIGTERM at once, and whatever still runs
+  after ``stop_grace_seconds`` gets SIGKILL; then each is reaped. It works in any state of the
+  stack, also while ``start()`` is still running in another thread (``make local`` starts the
+  stack in a thread so that a signal during start-up is acted on at once).
+* If the stack's own process dies without stopping (SIGKILL, a crash), a small watchdog
+  process notices (its pipe from the stack reaches end of file) and kills every process the
+  stack started, found by a marker in their environment (``DRIFT_BRIDGE_STACK_ID``), so the
+  emulators' Java children and gunicorn's workers are found too.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +50,16 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCAL_PROJECT = "drift-bridge-local"
 LOCAL_VERIFICATION_TOKEN = "local-verification-token"
 LOCAL_ACCESS_TOKEN = "local-access-token"
+STACK_MARKER = "DRIFT_BRIDGE_STACK_ID"
+LEDGERS = ("firestore", "memory")
 
 
 class StackError(RuntimeError):
     """Something the stack needs is missing or did not come up."""
+
+
+class StackStopped(StackError):
+    """``stop()`` was called while the stack was still starting."""
 
 
 @dataclass
@@ -59,6 +81,14 @@ class StackConfig:
     webhook_env: dict[str, str] = field(default_factory=dict)
     worker_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
+    ledger: str = "firestore"  # or "memory": the worker keeps its ledger in its own memory
+    firestore_emulator_host: str | None = None  # None with ledger="firestore": start one
+    ledger_collection_prefix: str | None = None  # None: one of this stack's own
+    stop_grace_seconds: float = 5.0  # SIGTERM first; SIGKILL for what still runs after this
+
+    def __post_init__(self) -> None:
+        if self.ledger not in LEDGERS:
+            raise StackError(f"LEDGER must be one of {', '.join(LEDGERS)}, not {self.ledger!r}")
 
     @property
     def push_subscription(self) -> str:
@@ -67,6 +97,46 @@ class StackConfig:
     @property
     def dead_letter_subscription(self) -> str:
         return f"{self.dead_letter_topic}-hold"  # as terraform/locals.tf names it
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal the process group led by ``pid`` (every process the stack starts leads one)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie (exited, waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not Path("/proc/self/stat").exists()
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _start_failure(name: str, code: int | None, log_path: Path) -> StackError:
+    """One clear line for a component that exited at start: the reason it logged, not a tail."""
+    reason = ""
+    with contextlib.suppress(OSError):
+        for line in log_path.read_text(errors="replace").splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                reason = reason or line[:300]
+                continue
+            if isinstance(entry, dict) and entry.get("severity") in ("CRITICAL", "ERROR"):
+                reason = str(entry.get("message", ""))[:500]
+    detail = f": {reason}" if reason else ""
+    return StackError(f"the {name} did not start (exit code {code}){detail} (its log: {log_path})")
 
 
 class FunctionProcess:
@@ -81,7 +151,12 @@ class FunctionProcess:
         log_path: Path,
         signature: str = "http",
         source: Path | None = None,
+        *,
+        guard: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> None:
+        """``guard``: a context manager factory held around the spawn (the stack's: no spawn
+        once it is stopping); ``cancelled``: ``ready()`` gives up when it turns true."""
         self.name = name
         self.port = port
         self.url = f"http://127.0.0.1:{port}/"
@@ -97,32 +172,45 @@ class FunctionProcess:
         ]
         self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         self.process: subprocess.Popen[bytes] | None = None
+        self._guard = guard or contextlib.nullcontext
+        self._cancelled = cancelled or (lambda: False)
 
     def start(self) -> FunctionProcess:
         if not port_is_free(self.port):
             raise StackError(f"port {self.port} for the {self.name} is taken: set a free one")
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
+        with self._guard():
+            log = self.log_path.open("ab")
+            try:
+                self.process = subprocess.Popen(
+                    self.argv,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            finally:
+                log.close()
         return self
 
     def ready(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            tail = self.log_path.read_text(errors="replace")[-1500:]
-            raise StackError(
-                f"the {self.name} exited at start (code {self.process.returncode}):\n{tail}"
-            )
+        """Listening and answering HTTP. The probe asks for ``/robots.txt``, which
+        functions-framework answers itself (404, or 405 for an event function) without
+        calling the function, so the function logs nothing for it."""
+        if self._cancelled():
+            raise StackStopped(f"stopped while waiting for the {self.name}")
+        process = self.process
+        if process is not None and process.poll() is not None:
+            raise _start_failure(self.name, process.returncode, self.log_path)
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                 pass
         except OSError:
             return False
         try:
-            urllib.request.urlopen(self.url, timeout=2)
+            urllib.request.urlopen(f"{self.url}robots.txt", timeout=2)
         except urllib.error.HTTPError:
-            return True  # it answered (405/400 is an answer)
+            return True  # it answered (404/405 is an answer)
         except (urllib.error.URLError, OSError):
             return False
         return True
@@ -131,22 +219,149 @@ class FunctionProcess:
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
+    def send_signal(self, sig: int) -> None:
+        """Signal its process group (gunicorn's master and workers), if it still runs."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            _signal_group(process.pid, sig)
+
+    def exited(self) -> bool:
+        process = self.process
+        return process is None or process.poll() is not None
+
+    def reap(self, timeout: float = 5.0) -> None:
+        """Kill what is left of its group and collect its exit status."""
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=timeout)
+        _signal_group(process.pid, signal.SIGKILL)  # the group may outlive its leader
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=timeout)
+        self.process = None
+
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
         if self.process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        self.process = None
+        self.send_signal(sig)
+        deadline = time.monotonic() + grace
+        while not self.exited() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.send_signal(signal.SIGKILL)
+        self.reap()
 
     def kill(self) -> None:
         """Kill at once, as a crashed instance would die (no cleanup)."""
         self.stop(signal.SIGKILL)
+
+
+_WATCHDOG_CODE = r"""
+import os, signal, sys, time
+marker = sys.argv[1].encode()
+me = os.getpid()
+
+def marked():
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open("/proc/%s/environ" % name, "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if marker in env.split(b"\0"):
+            found.append(int(name))
+    return found
+
+def sweep():
+    for _ in range(100):
+        pids = marked()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.05)
+
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, lambda *_: (sweep(), os._exit(0)))
+for line in sys.stdin:
+    command = line.strip()
+    if command == "sweep":
+        sweep()
+        sys.stdout.write("swept\n")
+        sys.stdout.flush()
+    elif command == "bye":
+        os._exit(0)
+sweep()
+"""
+
+
+class Watchdog:
+    """A separate process that kills every process marked with this stack's id once the stack
+    goes away without saying goodbye (its stdin, a pipe from the stack, reaches end of file:
+    the kernel closes it however the stack's process ends). Linux (it reads /proc)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self) -> Watchdog:
+        if not Path("/proc/self/environ").exists():
+            return self  # not Linux: the stack's own stop() is all there is
+        env = {k: v for k, v in os.environ.items() if k != STACK_MARKER}
+        self._process = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _WATCHDOG_CODE, self.marker],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            text=True,
+            start_new_session=True,
+        )
+        return self
+
+    def sweep(self, timeout: float = 10.0) -> None:
+        """Kill whatever marked process is still alive now (bounded)."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            process.stdin.write("sweep\n")
+            process.stdin.flush()
+        except OSError:
+            return
+        ready, _, _ = select.select([process.stdout], [], [], timeout)
+        if ready:
+            process.stdout.readline()
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            process.stdin.write("bye\n")
+            process.stdin.flush()
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        with contextlib.suppress(OSError):
+            process.stdout.close()
+
+
+def rotate_log(path: Path) -> None:
+    """Start ``path`` afresh, keeping the previous run's as ``<name>.1``."""
+    if path.exists():
+        path.replace(path.with_name(path.name + ".1"))
 
 
 class LocalStack:
@@ -156,6 +371,11 @@ class LocalStack:
         self.config = config or StackConfig()
         self.emulator: PubSubEmulator | None = None
         self.emulator_host: str | None = self.config.emulator_host
+        self.firestore: Any = None  # devtools.emulator.FirestoreEmulator when started here
+        self.firestore_host: str | None = self.config.firestore_emulator_host
+        self.ledger_prefix = self.config.ledger_collection_prefix or (
+            f"stack_{uuid.uuid4().hex[:10]}_"
+        )
         self.simulator: DriftSimulator | None = None
         self.sink: CrmSink | None = None
         self.webhook: FunctionProcess | None = None
@@ -163,17 +383,53 @@ class LocalStack:
         self.admin: PubSubAdmin | None = None
         self.log_dir = self.config.log_dir or Path(tempfile.mkdtemp(prefix="drift-bridge-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.stack_id = uuid.uuid4().hex
+        self._watchdog: Watchdog | None = None
         self._previous_emulator_env: str | None = None
+        self._env_saved = False
+        self._lock = threading.Lock()  # guards _cancelled and every spawn
+        self._stop_lock = threading.Lock()
+        self._cancelled = False
+        self._starting: threading.Thread | None = None
+        self._stopped = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, timeout: float = 90.0) -> LocalStack:
+        self._starting = threading.current_thread()
         try:
             self._start(timeout)
         except BaseException:
-            self.stop()
+            if not self.cancelled:  # else whoever cancelled is stopping everything
+                self.stop()
             raise
+        finally:
+            self._starting = None
         return self
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @contextlib.contextmanager
+    def _spawning(self) -> Iterator[None]:
+        with self._lock:
+            if self._cancelled:
+                raise StackStopped("the stack is stopping")
+            yield
+
+    @contextlib.contextmanager
+    def _marked_environment(self) -> Iterator[None]:
+        """Children that inherit this process's environment (the emulators) carry the marker."""
+        previous = os.environ.get(STACK_MARKER)
+        os.environ[STACK_MARKER] = self.stack_id
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(STACK_MARKER, None)
+            else:
+                os.environ[STACK_MARKER] = previous
 
     def _start(self, timeout: float) -> None:
         cfg = self.config
@@ -183,10 +439,24 @@ class LocalStack:
                     f"port {port} for the {name} is already taken: stop what uses it or set "
                     f"{name.upper()}_PORT to a free port"
                 )
+        with self._spawning():
+            self._watchdog = Watchdog(f"{STACK_MARKER}={self.stack_id}").start()
         if self.emulator_host is None:
-            self.emulator = PubSubEmulator(project=cfg.project).start()
+            with self._spawning():
+                self.emulator = PubSubEmulator(project=cfg.project)
+            with self._marked_environment():
+                self.emulator.start()
             self.emulator_host = self.emulator.host
+        if cfg.ledger == "firestore" and self.firestore_host is None:
+            from devtools.emulator import FirestoreEmulator
+
+            with self._spawning():
+                self.firestore = FirestoreEmulator(project=cfg.project)
+            with self._marked_environment():
+                self.firestore.start()
+            self.firestore_host = self.firestore.host
         self._previous_emulator_env = os.environ.get("PUBSUB_EMULATOR_HOST")
+        self._env_saved = True
         os.environ["PUBSUB_EMULATOR_HOST"] = self.emulator_host
         if cfg.drift_api_base_url is None:
             self.simulator = DriftSimulator(
@@ -201,18 +471,29 @@ class LocalStack:
         self.admin.create_topic(cfg.topic)
         self.admin.create_topic(cfg.dead_letter_topic)
         self.admin.create_pull_subscription(cfg.dead_letter_topic, cfg.dead_letter_subscription)
+        if self.cancelled:
+            raise StackStopped("the stack is stopping")
 
         common = {
             "GOOGLE_CLOUD_PROJECT": cfg.project,
             "PUBSUB_EMULATOR_HOST": self.emulator_host,
             "LOG_LEVEL": "INFO",
+            STACK_MARKER: self.stack_id,
         }
+        ledger_env = {"LEDGER": cfg.ledger}
+        if cfg.ledger == "firestore":
+            ledger_env["FIRESTORE_EMULATOR_HOST"] = self.firestore_host or ""
+            ledger_env["LEDGER_COLLECTION_PREFIX"] = self.ledger_prefix
+        worker_log, webhook_log = self.log_dir / "worker.log", self.log_dir / "webhook.log"
+        rotate_log(worker_log)
+        rotate_log(webhook_log)
         self.worker = FunctionProcess(
             "worker",
             "worker",
             cfg.worker_port or free_port(),
             {
                 **common,
+                **ledger_env,
                 "DEAD_LETTER_TOPIC": cfg.dead_letter_topic,
                 "DRIFT_ACCESS_TOKEN": cfg.access_token,
                 "DRIFT_API_BASE_URL": cfg.drift_api_base_url or self.simulator.url,
@@ -225,8 +506,10 @@ class LocalStack:
                 **({"CRM_API_TOKEN": cfg.sink_api_token} if cfg.sink_api_token else {}),
                 **cfg.worker_env,
             },
-            self.log_dir / "worker.log",
+            worker_log,
             signature="cloudevent",
+            guard=self._spawning,
+            cancelled=lambda: self.cancelled,
         ).start()
         self.webhook = FunctionProcess(
             "webhook",
@@ -238,7 +521,9 @@ class LocalStack:
                 "DRIFT_VERIFICATION_TOKEN": cfg.verification_token,
                 **cfg.webhook_env,
             },
-            self.log_dir / "webhook.log",
+            webhook_log,
+            guard=self._spawning,
+            cancelled=lambda: self.cancelled,
         ).start()
         wait_until(self.worker.ready, timeout, "the worker to answer")
         wait_until(self.webhook.ready, timeout, "the webhook to answer")
@@ -253,24 +538,91 @@ class LocalStack:
         self.worker.start()
         wait_until(self.worker.ready, timeout, "the restarted worker to answer")
 
-    def stop(self) -> None:
-        for process in (self.webhook, self.worker):
-            if process is not None:
-                process.stop()
+    def _functions(self) -> list[FunctionProcess]:
+        return [p for p in (self.webhook, self.worker) if p is not None]
+
+    def _emulators(self) -> list[Any]:
+        return [e for e in (self.emulator, self.firestore) if e is not None]
+
+    def _signal_all(self, sig: int, signalled: set[int]) -> None:
+        for function in self._functions():
+            pid = function.pid
+            if pid is not None and pid not in signalled and not function.exited():
+                function.send_signal(sig)
+                signalled.add(pid)
+        for emulator in self._emulators():
+            pid = emulator.pid
+            if pid is not None and pid not in signalled:
+                _signal_group(pid, sig)
+                signalled.add(pid)
+
+    def _all_exited(self) -> bool:
+        if not all(function.exited() for function in self._functions()):
+            return False
+        return not any(_running(e.pid) for e in self._emulators() if e.pid is not None)
+
+    def stop(self, urgent: Callable[[], bool] | None = None) -> None:
+        """Stop everything, bounded: SIGTERM to every process group at once, SIGKILL to what
+        still runs after the grace period (at once when ``urgent()`` turns true), reap each,
+        then the in-process servers. Safe to call twice, and from another thread while
+        ``start()`` runs."""
+        with self._lock:
+            self._cancelled = True
+        with self._stop_lock:
+            if self._stopped:
+                return
+            try:
+                self._stop_processes(urgent or (lambda: False))
+            finally:
+                self._stopped = True
+                self._stop_servers()
+
+    def _stop_processes(self, urgent: Callable[[], bool]) -> None:
+        starter = self._starting
+        other_thread_starting = starter is not None and starter is not threading.current_thread()
+        terminated: set[int] = set()
+        deadline = time.monotonic() + self.config.stop_grace_seconds
+        while time.monotonic() < deadline and not urgent():
+            self._signal_all(signal.SIGTERM, terminated)  # also what start() spawns meanwhile
+            still_starting = other_thread_starting and self._starting is starter
+            if self._all_exited() and not still_starting:
+                break
+            time.sleep(0.05)
+        killed: set[int] = set()
+        self._signal_all(signal.SIGKILL, killed)
+        if other_thread_starting:
+            # Its waits fail fast now that every process is gone; bounded all the same.
+            settle = time.monotonic() + 10
+            while self._starting is starter and time.monotonic() < settle:
+                self._signal_all(signal.SIGKILL, killed)
+                time.sleep(0.05)
+        for function in self._functions():
+            function.reap(timeout=5)
+        for emulator in self._emulators():
+            with contextlib.suppress(Exception):
+                emulator.stop()
+        self.emulator = None
+        self.firestore = None
+        if self._watchdog is not None:
+            self._watchdog.sweep()
+            self._watchdog.close()
+            self._watchdog = None
+
+    def _stop_servers(self) -> None:
         if self.admin is not None:
             with contextlib.suppress(Exception):
                 self.admin.close()
             self.admin = None
         for server in (self.simulator, self.sink):
             if server is not None:
-                server.stop()
-        if self.emulator is not None:
-            self.emulator.stop()
-            self.emulator = None
-        if self._previous_emulator_env is None:
-            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-        else:
-            os.environ["PUBSUB_EMULATOR_HOST"] = self._previous_emulator_env
+                with contextlib.suppress(Exception):
+                    server.stop()
+        if self._env_saved:
+            if self._previous_emulator_env is None:
+                os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+            else:
+                os.environ["PUBSUB_EMULATOR_HOST"] = self._previous_emulator_env
+            self._env_saved = False
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -287,14 +639,13 @@ class LocalStack:
 
     def pids(self) -> list[int]:
         found = [p.pid for p in (self.webhook, self.worker) if p and p.pid]
-        if self.emulator and self.emulator.pid:
-            found.append(self.emulator.pid)
+        for emulator in self._emulators():
+            if emulator.pid:
+                found.append(emulator.pid)
         return found
 
     def send(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, str]:
         """POST a webhook body as Drift would; returns (status, text)."""
-        import json
-
         request = urllib.request.Request(
             self.webhook_url,
             data=json.dumps(body).encode(),

@@ -5,8 +5,16 @@ Each holds what Cloud Functions needs at the root of the source:
 
 * ``main.py`` (and any other module) from ``functions/<name>/``,
 * the whole ``shared/`` package: its ``.py`` files and package data (``*.yaml``, ...),
-  never ``__pycache__``, compiled files or tests,
-* ``requirements.txt`` from the repository root.
+  never ``__pycache__``, compiled files or tests (the built-in recipes live there),
+* ``requirements.txt`` from the repository root: the lock, exact versions with hashes, so
+  Cloud Functions installs what the tests ran,
+* for the worker only: the CRM mappings and recipes under ``examples/mappings/`` and
+  ``examples/recipes/``, and any mapping or recipe file that ``terraform/deploy.auto.tfvars``
+  names (``crm_mapping_file``, ``crm_recipe``), at the same relative path, so the path the
+  worker is configured with is the path in its bundle.
+
+``dist/manifest.json`` lists each zip's SHA-256 and files; Terraform reads it to refuse, at
+plan time, a mapping or recipe path the worker would not find at start-up.
 
 The zips are byte-reproducible: entries sorted, fixed timestamps and permissions, and
 stored rather than deflated, so the bytes do not depend on the zlib build either. The
@@ -18,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
+import re
 import sys
 import tempfile
 import zipfile
@@ -31,6 +41,13 @@ SHARED_PACKAGE = "shared"
 DATA_SUFFIXES = frozenset({".py", ".yaml", ".yml", ".json", ".txt"})
 DATA_NAMES = frozenset({"py.typed"})
 EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test", ".pytest_cache", ".mypy_cache"})
+CONFIG_DIRS = ("examples/mappings", "examples/recipes")  # shipped in the worker's bundle
+DEPLOY_SETTINGS = Path("terraform") / "deploy.auto.tfvars"
+# crm_mapping_file = "x.yaml" / crm_recipe = "x.yaml" in the committed settings (stdlib only:
+# a bundle must build with nothing but Python).
+_SETTING_FILE = re.compile(
+    r'^\s*(crm_mapping_file|crm_recipe)\s*=\s*"([^"]+\.(?:ya?ml|json))"\s*(?:#.*)?$', re.M
+)
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest timestamp a zip entry can carry
 FILE_MODE = 0o100644  # regular file, rw-r--r--
 
@@ -59,6 +76,30 @@ def _package_files(directory: Path) -> Iterator[Path]:
                 yield path
 
 
+def configured_files(root: Path) -> list[str]:
+    """Mapping and recipe paths that terraform/deploy.auto.tfvars names."""
+    settings = root / DEPLOY_SETTINGS
+    if not settings.is_file():
+        return []
+    return [match.group(2) for match in _SETTING_FILE.finditer(settings.read_text("utf-8"))]
+
+
+def _worker_config(root: Path) -> dict[str, Path]:
+    entries: dict[str, Path] = {}
+    for folder in CONFIG_DIRS:
+        for path in _package_files(root / folder):
+            if path.suffix in {".yaml", ".yml", ".json"}:
+                entries[path.relative_to(root).as_posix()] = path
+    for name in configured_files(root):
+        path = root / name
+        if ".." in Path(name).parts or Path(name).is_absolute():
+            raise BundleError(f"{DEPLOY_SETTINGS}: {name} must be a path inside the repository")
+        if not path.is_file():
+            raise BundleError(f"{DEPLOY_SETTINGS} names {name}, which does not exist")
+        entries[Path(name).as_posix()] = path
+    return entries
+
+
 def bundle_entries(root: Path, function: str) -> dict[str, Path]:
     """Archive name -> source file for one function's bundle."""
     function_dir = root / "functions" / function
@@ -78,6 +119,8 @@ def bundle_entries(root: Path, function: str) -> dict[str, Path]:
     if not requirements.is_file():
         raise BundleError("requirements.txt is missing")
     entries["requirements.txt"] = requirements
+    if function == "worker":
+        entries.update(_worker_config(root))
     return entries
 
 
@@ -112,10 +155,16 @@ def sha256(path: Path) -> str:
 def build(out: Path, root: Path = ROOT, functions: Iterable[str] = FUNCTIONS) -> dict[str, Path]:
     """Build every function's bundle into ``out``; return function -> zip path."""
     built: dict[str, Path] = {}
+    manifest: dict[str, dict[str, object]] = {}
     for function in functions:
         target = out / f"{function}.zip"
-        write_zip(bundle_entries(root, function), target)
+        entries = bundle_entries(root, function)
+        write_zip(entries, target)
         built[function] = target
+        manifest[function] = {"sha256": sha256(target), "files": sorted(entries)}
+    (out / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return built
 
 

@@ -27,6 +27,7 @@ from shared.errors import ConfigError
 
 LOCAL_PROJECT = "drift-bridge-local"
 MiB = 1024 * 1024
+_TIMEOUT_MARGIN = 5.0  # seconds of a worker invocation kept for the ledger and dead-lettering
 
 S = TypeVar("S", bound="CommonSettings")
 # Pub/Sub's rule for topic and subscription ids: 3-255 characters, a letter first, not "goog".
@@ -57,30 +58,40 @@ class CommonSettings(BaseSettings):
         description="host:port of a plaintext Secret Manager gRPC endpoint (tests, local use)",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    publish_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
     @model_validator(mode="after")
-    def _project(self) -> CommonSettings:
+    def _check(self) -> CommonSettings:
+        """Every problem beyond single fields, reported together (one restart, all of them)."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def problems(self) -> list[str]:
+        """What is wrong across settings, each as "SETTING: why"; subclasses add theirs."""
         if self.google_cloud_project is None:
             if not self.pubsub_emulator_host:
-                raise ValueError("GOOGLE_CLOUD_PROJECT: required outside the local emulator")
+                return ["GOOGLE_CLOUD_PROJECT: required outside the local emulator"]
             object.__setattr__(self, "google_cloud_project", LOCAL_PROJECT)
-        return self
+        return []
 
     @property
     def project(self) -> str:
         return self.google_cloud_project or LOCAL_PROJECT
 
 
-def _require_secret(settings: BaseSettings, name: str) -> None:
+def _require_secret(settings: BaseSettings, name: str) -> list[str]:
     value: SecretStr | None = getattr(settings, name)
     reference: str | None = getattr(settings, f"{name}_secret")
     upper = name.upper()
     if reference and reference.strip():
-        return  # Secret Manager wins; the value is checked when read
+        return []  # Secret Manager wins; the value is checked when read
     if value is None:
-        raise ValueError(f"{upper}: set {upper} or {upper}_SECRET")
+        return [f"{upper}: set {upper} or {upper}_SECRET"]
     if not value.get_secret_value().strip():
-        raise ValueError(f"{upper}: is empty; set the token or use {upper}_SECRET")
+        return [f"{upper}: is empty; set the token or use {upper}_SECRET"]
+    return []
 
 
 class WebhookSettings(CommonSettings):
@@ -89,13 +100,14 @@ class WebhookSettings(CommonSettings):
     pubsub_topic: PubSubId = "drift-events"
     drift_verification_token: SecretStr | None = None
     drift_verification_token_secret: str | None = None
-    publish_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # "eager": the Pub/Sub client and its channel are made at start-up, so Drift's first
+    # request to a new instance does not wait for them (make bench measures both ways);
+    # "lazy": on the first request.
+    pubsub_client_warmup: Literal["eager", "lazy"] = "eager"
     max_body_bytes: int = Field(default=MiB, gt=0, le=9 * MiB)  # a Pub/Sub message holds 10 MB
 
-    @model_validator(mode="after")
-    def _token(self) -> WebhookSettings:
-        _require_secret(self, "drift_verification_token")
-        return self
+    def problems(self) -> list[str]:
+        return [*super().problems(), *_require_secret(self, "drift_verification_token")]
 
 
 class WorkerSettings(CommonSettings):
@@ -143,14 +155,20 @@ class WorkerSettings(CommonSettings):
     function_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     max_event_age_seconds: float = Field(default=7 * 24 * 3600, gt=0, le=31 * 24 * 3600)
-    publish_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
-    @model_validator(mode="after")
-    def _token(self) -> WorkerSettings:
-        _require_secret(self, "drift_access_token")
+    def problems(self) -> list[str]:
+        found = [*super().problems(), *_require_secret(self, "drift_access_token")]
         if self.crm_recipe == "webhook" and self.crm_endpoint_url is None:
-            raise ValueError("CRM_ENDPOINT_URL: required by CRM_RECIPE=webhook (the default)")
-        return self
+            found.append("CRM_ENDPOINT_URL: required by CRM_RECIPE=webhook (the default)")
+        needed = self.drift_retry_budget_seconds + self.crm_timeout_seconds + _TIMEOUT_MARGIN
+        if needed > self.function_timeout_seconds:
+            found.append(
+                "DRIFT_RETRY_BUDGET_SECONDS: with CRM_TIMEOUT_SECONDS and a "
+                f"{_TIMEOUT_MARGIN:g}s margin it must fit FUNCTION_TIMEOUT_SECONDS "
+                f"({self.drift_retry_budget_seconds:g}+{self.crm_timeout_seconds:g}+"
+                f"{_TIMEOUT_MARGIN:g} > {self.function_timeout_seconds:g})"
+            )
+        return found
 
 
 class OperatorSettings(CommonSettings):
@@ -161,7 +179,6 @@ class OperatorSettings(CommonSettings):
     drift_access_token: SecretStr | None = None
     drift_access_token_secret: str | None = None
     drift_api_base_url: AnyHttpUrl = AnyHttpUrl("https://driftapi.com")
-    publish_timeout_seconds: float = Field(default=30.0, gt=0, le=120)
 
 
 def _describe(error: ValidationError) -> str:

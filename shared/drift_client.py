@@ -30,12 +30,12 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_before_delay,
     wait_exponential_jitter,
 )
 
 from shared.errors import (
     DriftAuthError,
+    DriftBudgetExceededError,
     DriftNotFoundError,
     DriftRequestError,
     DriftTransientError,
@@ -220,12 +220,24 @@ class DriftClient:
                 f"Drift {endpoint}: access token refused ({refused.status}) after re-reading it"
             ) from None
 
+    def _deadline(self) -> float:
+        """The event's deadline when one is set (every call of the event shares it), else a
+        budget for this call alone (operator commands)."""
+        shared_deadline = _event_deadline.get()
+        if shared_deadline is not None:
+            return shared_deadline
+        return time.monotonic() + self._policy.budget_seconds
+
     def _get_with_retries(self, endpoint: str, path: str, params: dict[str, Any] | None) -> Any:
         policy = self._policy
-        deadline = time.monotonic() + policy.budget_seconds
+        deadline = self._deadline()
+
+        def out_of_time(state: RetryCallState) -> bool:
+            return time.monotonic() + (state.upcoming_sleep or 0.0) >= deadline
+
         retrying = Retrying(
             retry=retry_if_exception_type(DriftTransientError),
-            stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.budget_seconds),
+            stop=stop_after_attempt(policy.max_attempts) | out_of_time,
             wait=_Wait(policy),
             reraise=True,
         )
@@ -234,8 +246,12 @@ class DriftClient:
     def _get_once(
         self, endpoint: str, path: str, params: dict[str, Any] | None, deadline: float
     ) -> requests.Response:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DriftBudgetExceededError(
+                f"Drift {endpoint}: the event's time budget for Drift calls is spent"
+            )
         token = self._token.get()
-        remaining = max(0.1, deadline - time.monotonic())
         timeout = (min(self._timeouts[0], remaining), min(self._timeouts[1], remaining))
         try:
             response = self._session.get(
@@ -257,11 +273,10 @@ class DriftClient:
         if status in (401, 403):
             raise _Refused(status, token)
         if status == 429 or status >= 500:
-            error = DriftTransientError(
-                f"Drift {endpoint}: {status} {_drift_error_message(response)}"
+            raise DriftTransientError(
+                f"Drift {endpoint}: {status} {_drift_error_message(response)}",
+                retry_after=_retry_after(response),
             )
-            error.retry_after = _retry_after(response)  # type: ignore[attr-defined]
-            raise error
         if status == 404:
             raise DriftNotFoundError(f"Drift {endpoint}: not found ({path})")
         raise DriftRequestError(f"Drift {endpoint}: {status} {_drift_error_message(response)}")

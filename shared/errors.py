@@ -11,9 +11,16 @@ from __future__ import annotations
 class BridgeError(Exception):
     """Root of every error the bridge raises on purpose."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, detail: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.detail = detail
+
+    @property
+    def full_reason(self) -> str:
+        """``reason`` with ``detail`` (for the dead-letter message only, never a log line:
+        ``detail`` may hold what a CRM echoed back, personal data included)."""
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
 class ConfigError(BridgeError):
@@ -21,7 +28,14 @@ class ConfigError(BridgeError):
 
 
 class TransientError(BridgeError):
-    """Worth retrying: rate limits, 5xx, timeouts, connection errors, publish failures."""
+    """Worth retrying: rate limits, 5xx, timeouts, connection errors, publish failures.
+    ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one."""
+
+    def __init__(
+        self, reason: str, *, detail: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(reason, detail=detail)
+        self.retry_after = retry_after
 
 
 class PermanentError(BridgeError):
@@ -58,6 +72,10 @@ class CrmTransientError(TransientError):
 
 class CrmRejectedError(PermanentError):
     """The CRM answered another 4xx: the record itself is refused."""
+
+
+class DriftBudgetExceededError(DriftTransientError):
+    """The event's time budget for Drift calls ran out; a later delivery tries again."""
 
 
 class InvalidEventError(PermanentError):

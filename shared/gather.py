@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from shared import records
 from shared.drift_client import DriftClient
 from shared.errors import DriftNotFoundError
-from shared.events import ConversationPushData, DriftEvent
+from shared.events import ConversationPush, DriftEvent
 from shared.logger import get_logger
 from shared.push import PushedMessage
 from shared.users import UserDirectory
@@ -48,11 +48,9 @@ class Gatherer:
         self.include_messages = include_messages
 
     def record(
-        self, event: DriftEvent, key: str, pushed: PushedMessage
+        self, event: DriftEvent, push: ConversationPush, key: str, pushed: PushedMessage
     ) -> records.ConversationRecord:
-        conversation_id = event.conversation_id
-        if conversation_id is None:
-            raise DriftNotFoundError(f"{event.type} without a conversationId")
+        conversation_id = push.conversation_id
         pool = _executor()
 
         def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
@@ -66,12 +64,14 @@ class Gatherer:
         messages_f = submit(self._messages, conversation_id) if self.include_messages else None
         try:
             conversation = self.client.get_conversation(conversation_id)
-            info = records.conversation_info(conversation)
+            info = records.conversation_info(conversation, conversation_id)
             contact = self._contact(info.contact_id)
             if users_f is not None:
                 users_f.result()
             participants = [
-                records.participant(u) for u in self.users.resolve(info.participant_ids)
+                found
+                for found in map(records.participant, self.users.resolve(info.participant_ids))
+                if found is not None
             ]
             transcript = transcript_f.result()
             messages = messages_f.result() if messages_f is not None else None
@@ -79,17 +79,14 @@ class Gatherer:
             for future in (transcript_f, users_f, messages_f):
                 if future is not None:
                     future.cancel()
-        push = ConversationPushData.model_validate(
-            event.data if isinstance(event.data, dict) else {}
-        )
         return records.ConversationRecord(
             event=records.EventInfo(
                 type=event.type,
                 org_id=event.org_id,
                 key=key,
-                source=push.source,
-                pushed_at=push.pushed_at,
-                pushed_by_user_id=push.pushed_by,
+                source=push.data.source,
+                pushed_at=push.data.pushed_at,
+                pushed_by_user_id=push.data.pushed_by,
                 message_id=pushed.message_id,
                 published_at=pushed.publish_time,
             ),

@@ -1,67 +1,35 @@
-"""The worker's logic: one Pub/Sub delivery in, one outcome out (contract section 5).
+"""The worker's composition root and its one entry: a Pub/Sub delivery in, an outcome out.
 
-* ``conversation_push`` / ``_inactive`` / ``_manual_push``: gather the conversation from Drift,
-  render it with the CRM mapping, deliver it with the event's idempotency key.
-* ``gdpr_delete_requested``: send the CRM a deletion request naming the contact.
-* ``app_disconnected``: an ERROR line with the org id, for alerting.
-* any other type: logged and acknowledged.
-
-Transient errors propagate (the function fails, Pub/Sub redelivers with backoff). Permanent
-ones, and events older than ``MAX_EVENT_AGE_SECONDS``, are dead-lettered with their reason and
-acknowledged.
+``Handler`` is built once per instance; the clients and caches it creates (Drift client and
+users directory, the recipe runner and its CRM session and tokens, the ledger) are reused by
+every event. ``handle`` parses the message, refuses events older than ``MAX_EVENT_AGE_SECONDS``,
+dispatches the typed payload (``shared.dispatch``) and maps errors to outcomes: a
+``TransientError`` propagates (Pub/Sub redelivers with backoff), a ``PermanentError`` is
+dead-lettered with its reason and acknowledged.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any
-
-from shared import deadletter
 from shared.config import WorkerSettings
-from shared.crm import CrmClient
-from shared.drift_client import DriftClient, RetryPolicy, event_deadline
+from shared.deadletter import DeadLetters
+from shared.delivery import Deliveries
+from shared.dispatch import Dispatcher
+from shared.drift_client import DriftClient, RetryPolicy
 from shared.errors import EventTooOldError, PermanentError, TransientError
-from shared.events import (
-    APP_DISCONNECTED,
-    CONVERSATION_EVENTS,
-    GDPR_DELETE_REQUESTED,
-    DriftEvent,
-    GdprDeleteData,
-)
 from shared.gather import Gatherer
-from shared.idempotency import IdempotencyStore
+from shared.ledger import open_ledger
 from shared.logger import get_logger, log_context
-from shared.mapping import Mapping, load_mapping
+from shared.outcome import Outcome
 from shared.push import PushedMessage
+from shared.recipes import RecipeRunner, load_recipe
 from shared.secrets import Secret
 from shared.users import UserDirectory
 
 log = get_logger("worker")
-
-
-class Outcome(Enum):
-    DELIVERED = "delivered"
-    DUPLICATE = "duplicate"
-    DEAD_LETTERED = "dead_lettered"
-    LOGGED = "logged"
-    IGNORED = "ignored"
-
-
-@dataclass(frozen=True)
-class Outbound:
-    """One request for the CRM."""
-
-    what: str
-    url: str
-    method: str
-    body: bytes
+__all__ = ["Handler", "Outcome"]
 
 
 class Handler:
-    """Built once per instance; its clients and caches are reused by every event."""
-
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         token = Secret.from_settings(settings, "drift_access_token")
@@ -81,18 +49,27 @@ class Handler:
             UserDirectory(self.drift, ttl_seconds=settings.users_cache_ttl_seconds),
             include_messages=settings.include_messages,
         )
-        self.crm = CrmClient(
-            timeout=settings.crm_timeout_seconds,
-            api_token=Secret.from_settings(settings, "crm_api_token"),
-            signing_secret=Secret.from_settings(settings, "crm_signing_secret"),
+        self.recipe = load_recipe(
+            settings.crm_recipe,
+            mapping_file=settings.crm_mapping_file,
+            gdpr_mapping_file=settings.crm_gdpr_mapping_file,
         )
-        self.conversation_mapping: Mapping = load_mapping(
-            settings.crm_mapping_file, "conversation", "CRM_MAPPING_FILE"
+        self.runner = RecipeRunner(self.recipe, settings)
+        self.ledger = open_ledger(settings)
+        self.dead_letters = DeadLetters(
+            settings.project, settings.dead_letter_topic, settings.publish_timeout_seconds
         )
-        self.gdpr_mapping: Mapping = load_mapping(
-            settings.crm_gdpr_mapping_file, "gdpr", "CRM_GDPR_MAPPING_FILE"
+        self.dispatcher = Dispatcher(
+            Deliveries(
+                self.gatherer,
+                self.runner,
+                self.ledger,
+                self.dead_letters,
+                drift_budget_seconds=settings.drift_retry_budget_seconds,
+                record_reuse_seconds=settings.record_reuse_seconds,
+            ),
+            settings.gdpr_action,
         )
-        self.idempotency = IdempotencyStore()
 
     def handle(self, message: PushedMessage) -> Outcome:
         """Raises ``TransientError`` to have Pub/Sub redeliver; otherwise the event is done."""
@@ -100,87 +77,23 @@ class Handler:
             event = message.event()
             self._check_age(message)
         except PermanentError as error:
-            return self._dead_letter(message, error, event_type=message.attributes.get("type"))
-        key = event.key()
+            self.dead_letters.send(message, error, message.attributes.get("type"))
+            return Outcome.DEAD_LETTERED
         with log_context(
             event_type=event.type,
-            event_key=key,
+            event_key=event.key(),
             org_id=event.org_id,
             conversation_id=event.conversation_id,
             message_id=message.message_id,
         ):
             try:
-                return self._dispatch(event, key, message)
+                return self.dispatcher.dispatch(event, message)
             except PermanentError as error:
-                return self._dead_letter(message, error, event_type=event.type)
+                self.dead_letters.send(message, error, event.type)
+                return Outcome.DEAD_LETTERED
             except TransientError as error:
                 log.warning("event failed, Pub/Sub will redeliver it", reason=error.reason)
                 raise
-
-    def _dispatch(self, event: DriftEvent, key: str, message: PushedMessage) -> Outcome:
-        if event.type in CONVERSATION_EVENTS or event.type == GDPR_DELETE_REQUESTED:
-            return self._once(key, lambda: self._deliver(event, key, message))
-        if event.type == APP_DISCONNECTED:
-            log.error(
-                "Drift app disconnected: events stop until it is reinstalled",
-                alert="app_disconnected",
-            )
-            return Outcome.LOGGED
-        log.info("event type not handled; acknowledged")
-        return Outcome.IGNORED
-
-    def _once(self, key: str, work: Any) -> Outcome:
-        if not self.idempotency.begin(key):
-            log.info("duplicate event already delivered by this instance; acknowledged")
-            return Outcome.DUPLICATE
-        try:
-            outcome = work()
-        except BaseException:
-            self.idempotency.release(key)
-            raise
-        self.idempotency.complete(key)
-        return outcome
-
-    def _deliver(self, event: DriftEvent, key: str, message: PushedMessage) -> Outcome:
-        outbound = self.prepare(event, key, message)
-        delivery = self.crm.send(outbound.url, outbound.body, key, outbound.method)
-        log.info(f"{outbound.what} delivered to the CRM", crm_status=delivery.status)
-        return Outcome.DELIVERED
-
-    def prepare(self, event: DriftEvent, key: str, message: PushedMessage) -> Outbound:
-        """What the CRM would receive for ``event`` (gathers from Drift; sends nothing)."""
-        if event.type == GDPR_DELETE_REQUESTED:
-            return self._gdpr_request(event, key)
-        with event_deadline(self.settings.drift_retry_budget_seconds):
-            record = self.gatherer.record(event, key, message)
-        log.info(
-            "conversation gathered",
-            contact_id=record.contact.id if record.contact else None,
-            participants=len(record.participants),
-            transcript_chars=len(record.transcript),
-        )
-        return Outbound(
-            what="conversation",
-            url=str(self.settings.crm_endpoint_url),
-            method=self.conversation_mapping.method or "POST",
-            body=_encode(self.conversation_mapping.render(record.to_json_dict())),
-        )
-
-    def _gdpr_request(self, event: DriftEvent, key: str) -> Outbound:
-        data = GdprDeleteData.model_validate(event.data if isinstance(event.data, dict) else {})
-        email, contact_id = data.contact_email, data.contact_id
-        if email is None and contact_id is None:
-            raise PermanentError("gdpr_delete_requested names no contact (no email, no id)")
-        document = {
-            "event": {"type": event.type, "org_id": event.org_id, "key": key},
-            "contact": {"email": email, "id": contact_id},
-        }
-        return Outbound(
-            what="GDPR deletion request",
-            url=str(self.settings.crm_gdpr_url or self.settings.crm_endpoint_url),
-            method=self.gdpr_mapping.method or self.settings.crm_gdpr_method,
-            body=_encode(self.gdpr_mapping.render(document)),
-        )
 
     def _check_age(self, message: PushedMessage) -> None:
         age = message.age_seconds()
@@ -190,26 +103,6 @@ class Handler:
                 f"{self.settings.max_event_age_seconds:g}; not retried again"
             )
 
-    def _dead_letter(
-        self, message: PushedMessage, error: PermanentError, event_type: str | None
-    ) -> Outcome:
-        settings = self.settings
-        dead_letter_id = deadletter.dead_letter(
-            message,
-            error,
-            settings.project,
-            settings.dead_letter_topic,
-            settings.publish_timeout_seconds,
-        )
-        log.error(
-            "event dead-lettered",
-            reason=error.reason,
-            error=type(error).__name__,
-            event_type=event_type,
-            dead_letter_message_id=dead_letter_id,
-        )
-        return Outcome.DEAD_LETTERED
-
-
-def _encode(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    def close(self) -> None:
+        self.drift.close()
+        self.runner.close()

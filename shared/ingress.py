@@ -1,4 +1,4 @@
-"""The webhook's logic: verify Drift's request, then publish it to Pub/Sub (contract section 4).
+"""The webhook's logic: verify Drift's request, then publish it to Pub/Sub.
 
 Order of checks, cheapest and least revealing first: method (405), size (413), JSON object
 (400), verification token (401), envelope (400). Only a verified envelope is published, without
@@ -10,21 +10,18 @@ from __future__ import annotations
 import hmac
 import json
 import math
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
-from shared import pubsub
+from shared import jsonutil, pubsub
 from shared.config import WebhookSettings
 from shared.errors import PermanentError
 from shared.events import WebhookEnvelope, conversation_id_of
 from shared.secrets import Secret
 
 TOKEN_HEADER = "X-Verification-Token"  # noqa: S105 - a header name
-_REFRESH_INTERVAL_SECONDS = 60.0  # a wrong token re-reads Secret Manager at most this often
 
 
 class RejectedRequest(PermanentError):
@@ -44,28 +41,22 @@ class Message:
 
 
 class TokenVerifier:
-    """Constant-time comparison of every presented token with the configured one."""
+    """Constant-time comparison of every presented token with the configured one. A mismatch
+    re-reads a Secret Manager token (a rotation) at most once per ``REFRESH_INTERVAL_SECONDS``,
+    so a flood of wrong tokens cannot exhaust Secret Manager's quota."""
+
+    REFRESH_INTERVAL_SECONDS = 60.0
 
     def __init__(self, secret: Secret) -> None:
         self._secret = secret
-        self._refreshed_at = time.monotonic()
-        self._lock = threading.Lock()
 
     def verify(self, presented: list[str]) -> bool:
         expected = self._secret.get()
         if _all_match(presented, expected):
             return True
-        if self._secret.from_secret_manager and self._may_refresh():
+        if self._secret.from_secret_manager:
             return _all_match(presented, self._secret.refresh(stale=expected))
         return False
-
-    def _may_refresh(self) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            if now - self._refreshed_at < _REFRESH_INTERVAL_SECONDS:
-                return False
-            self._refreshed_at = now
-            return True
 
 
 def _all_match(presented: list[str], expected: str) -> bool:
@@ -130,7 +121,7 @@ def build_message(body: dict[str, Any]) -> Message:
         raise RejectedRequest(400, "body needs a string 'type'") from None
     payload = {key: value for key, value in body.items() if key != "token"}
     try:
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        data = jsonutil.dumps(payload)
     except (ValueError, RecursionError):
         raise RejectedRequest(400, "body is not valid JSON") from None
     attributes = {"type": envelope.type}
@@ -152,7 +143,11 @@ class Ingress:
 
     def __init__(self, settings: WebhookSettings) -> None:
         self.settings = settings
-        secret = Secret.from_settings(settings, "drift_verification_token")
+        secret = Secret.from_settings(
+            settings,
+            "drift_verification_token",
+            refresh_interval=TokenVerifier.REFRESH_INTERVAL_SECONDS,
+        )
         assert secret is not None  # guaranteed by WebhookSettings
         self.verifier = TokenVerifier(secret)
 

@@ -14,6 +14,11 @@ Why JMESPath (https://jmespath.org) rather than templates or code:
 - JSON in, JSON out with types preserved: an id stays an integer (exact beyond 2**53, since
   nothing goes through a float), a list stays a list, null stays null.
 
+Besides JMESPath's own functions, expressions may call the text functions of
+``shared.recipes.functions`` (truncate, text_to_html, format_datetime, replace...). Recipes
+(``shared.recipes``) build their request bodies, queries and headers with the same node compiler
+(``compile_node``), so a mapping's body is a recipe step's ``json``.
+
 A file is validated completely when it is loaded: every expression is compiled and every function
 call is checked by name and arity, so a typo stops the worker at start-up with one line naming the
 setting, the file and the field (``CRM_MAPPING_FILE: m.yaml: body.note.subject: ...``) instead of
@@ -23,21 +28,24 @@ wrong type) raises ``MappingError``, a ``PermanentError``, naming the field.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import functools
 import math
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import jmespath
 import yaml
 from jmespath import exceptions as jmespath_errors
-from jmespath.functions import TYPES_MAP, Functions
+from jmespath.functions import TYPES_MAP
 
 from shared.errors import ConfigError, PermanentError
+from shared.recipes import functions
 
 Kind = Literal["conversation", "gdpr"]
 
@@ -47,7 +55,7 @@ NODE_KEYS = ("expr", "const", "default", "omit_if_null")
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 BUILTIN_DIR = Path(__file__).parent / "mappings"
 
-_FUNCTIONS = Functions.FUNCTION_TABLE
+_FUNCTIONS = functions.RecipeFunctions.FUNCTION_TABLE
 _SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -55,8 +63,8 @@ class MappingError(PermanentError):
     """A mapping could not be rendered for this record (the reason names the field)."""
 
 
-class _Invalid(Exception):
-    """A problem in a mapping file, at ``field`` (empty for the file as a whole)."""
+class Invalid(Exception):
+    """A problem in a mapping (or recipe) file, at ``field`` (empty for the file as a whole)."""
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(problem)
@@ -64,7 +72,20 @@ class _Invalid(Exception):
         self.problem = problem
 
 
-_OMIT = object()
+_Invalid = Invalid
+OMIT = _OMIT = object()  # what a node left out (omit_if_null) renders to
+
+# Called with (field, source, value, has_fallback) for every expression evaluated while set:
+# the preview uses it to point at expressions that give null on the sample.
+Observer = Callable[[str, str, Any, bool], None]
+_observer: contextvars.ContextVar[Observer | None] = contextvars.ContextVar(
+    "mapping_observer", default=None
+)
+
+
+def observe(observer: Observer | None) -> contextvars.Token[Observer | None]:
+    """Report every expression evaluated in this context to ``observer`` (``None``: stop)."""
+    return _observer.set(observer)
 
 
 # -- compiled nodes ------------------------------------------------------------------------------
@@ -91,7 +112,11 @@ class _Expr:
 
     def render(self, document: Any) -> Any:
         try:
-            value = self.compiled.search(document)
+            value = self.compiled.search(document, options=functions.options(document))
+        except functions.FunctionError as error:
+            raise MappingError(
+                f"{self.field}: {error.problem} (expression {self.source!r})"
+            ) from None
         except jmespath_errors.JMESPathTypeError as error:
             # The error's own text quotes the offending value, which may be personal data or the
             # transcript: say what was expected and what came, never the value itself.
@@ -104,6 +129,10 @@ class _Expr:
             raise MappingError(
                 f"{self.field}: expression {self.source!r} failed: {type(error).__name__}"
             ) from None
+        observer = _observer.get()
+        if observer is not None:
+            fallback = self.omit_if_null or self.default.value is not None
+            observer(self.field, self.source, value, fallback)
         if value is None:
             value = self.default.render(document)
         if value is None and self.omit_if_null:
@@ -256,6 +285,30 @@ def _compile(name: str, data: Any) -> Mapping:
     return Mapping(name, method, body)
 
 
+def compile_node(spec: Any, field: str) -> Any:
+    """Compile one node (constant, expression, object or list); ``Invalid`` names the field.
+    The result has ``render(document)``, which may return ``OMIT``."""
+    return _node(spec, field)
+
+
+def compile_expression(source: Any, field: str) -> Any:
+    """Compile a JMESPath expression given as a YAML value (a non-empty string)."""
+    if not isinstance(source, str) or not source.strip():
+        got = "an empty string" if isinstance(source, str) else _type_name(source)
+        raise _Invalid(field, f"must be a JMESPath expression (a non-empty string), got {got}")
+    return _compile_expression(source, field)
+
+
+def search(compiled: Any, document: Any, field: str, source: str) -> Any:
+    """Evaluate a compiled expression; a failure is a ``MappingError`` naming ``field``."""
+    return _Expr(field, source, compiled, None, False).render(document)
+
+
+def read_file(file: Path) -> Any:
+    """The YAML data of ``file`` (duplicate keys refused); ``Invalid`` for the file as a whole."""
+    return _read(file)
+
+
 def _node(spec: Any, field: str) -> Any:
     if isinstance(spec, list):
         return _List([_node(item, f"{field}[{i}]") for i, item in enumerate(spec)])
@@ -342,7 +395,10 @@ def _check_functions(ast: dict[str, Any]) -> str | None:
         name, arity = ast["value"], len(ast["children"])
         entry = _FUNCTIONS.get(name)
         if entry is None:
-            return f"unknown function {name}() (see https://jmespath.org/specification.html)"
+            return (
+                f"unknown function {name}() (see https://jmespath.org/specification.html and "
+                "the text functions in examples/recipes/README.md)"
+            )
         signature = entry["signature"]
         if signature and signature[-1].get("variadic"):
             if arity < len(signature):
@@ -355,6 +411,11 @@ def _check_functions(ast: dict[str, Any]) -> str | None:
             if problem:
                 return problem
     return None
+
+
+def check_json(value: Any, field: str) -> None:
+    """``Invalid`` unless ``value`` is a JSON value (YAML also has dates, sets, NaN...)."""
+    _check_json(value, field)
 
 
 def _check_json(value: Any, field: str) -> None:
@@ -390,6 +451,20 @@ def _actual_type(name: str) -> str:
     if name in TYPES_MAP:
         return f"an array holding a {TYPES_MAP[name]}"
     return name
+
+
+def child_field(field: str, key: str) -> str:
+    """``field.key``, or ``field["key"]`` when the key is not an identifier."""
+    return _child(field, key)
+
+
+def one_line(text: str) -> str:
+    return _one_line(text)
+
+
+def type_name(value: Any) -> str:
+    """``a string``, ``a number``, ``a list``... as problems name a YAML value's type."""
+    return _type_name(value)
 
 
 def _child(field: str, key: str) -> str:

@@ -8,21 +8,23 @@ request's thread (the generated client's ``publish``), with a bounded retry and 
 webhook answers 503 within ``timeout`` rather than hanging while Pub/Sub is away. ``make bench``
 measures both paths side by side.
 
-The client (which honours ``PUBSUB_EMULATOR_HOST``) is created on first use and reused by every
-invocation of the instance; Google's libraries are imported then too, not at module import, so
-a cold start that never publishes (the worker's usual path) does not pay for them.
+The client (which honours ``PUBSUB_EMULATOR_HOST``) is created once and reused by every
+invocation of the instance: by the webhook at start-up (``warm_up``), by other callers on first
+use. Google's libraries are imported then
+too, not at module import, so a process that never publishes does not pay for them.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from shared.errors import PublishError
 
 _client: Any = None
 _topics: dict[tuple[str, str], str] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 def publisher() -> Any:
@@ -39,9 +41,9 @@ def publisher() -> Any:
 
 def reset() -> None:
     """Drop the client (tests that switch emulators; never needed in production)."""
-    global _client
+    global _client, _stub
     with _lock:
-        client, _client = _client, None
+        client, _client, _stub = _client, None, None
         _topics.clear()
     if client is not None:
         client.stop()
@@ -55,25 +57,67 @@ def topic_path(project: str, topic: str) -> str:
     return path
 
 
-def _retry(timeout: float) -> Any:
-    from google.api_core import exceptions as api_exceptions
-    from google.api_core import retry as api_retry
+_RETRIED_CODES: frozenset[Any] | None = None
+_stub: Any = None
 
-    return api_retry.Retry(
-        predicate=api_retry.if_exception_type(
-            api_exceptions.Aborted,
-            api_exceptions.DeadlineExceeded,
-            api_exceptions.InternalServerError,
-            api_exceptions.ResourceExhausted,
-            api_exceptions.ServiceUnavailable,
-            api_exceptions.Unknown,
-            api_exceptions.Cancelled,
-        ),
-        initial=0.05,
-        maximum=1.0,
-        multiplier=2.0,
-        timeout=timeout,
-    )
+
+def _publish_stub() -> Any:
+    """The Publish RPC on the client's own channel (its credentials, endpoint, emulator
+    setting), with plain protobuf messages: proto-plus wrapping and the generated client's
+    per-call plumbing cost more CPU than the rest of an acknowledgement."""
+    global _stub, _RETRIED_CODES
+    if _stub is not None:
+        return _stub
+    with _lock:
+        if _stub is None:
+            import grpc
+            from google.pubsub_v1.types import pubsub as pubsub_types
+
+            channel = publisher()._transport.grpc_channel
+            _RETRIED_CODES = frozenset(
+                {
+                    grpc.StatusCode.ABORTED,
+                    grpc.StatusCode.CANCELLED,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    grpc.StatusCode.INTERNAL,
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.UNKNOWN,
+                }
+            )
+            _stub = channel.unary_unary(
+                "/google.pubsub.v1.Publisher/Publish",
+                request_serializer=pubsub_types.PublishRequest.pb().SerializeToString,
+                response_deserializer=pubsub_types.PublishResponse.pb().FromString,
+            )
+        return _stub
+
+
+def warm_up() -> None:
+    """Create the client, its channel and the Publish stub now (the webhook's start-up), so
+    Drift's first request to a new instance does not wait for them. Done on the importing
+    thread: importing gRPC on a second thread while the framework imports on the first can
+    hand one of them a half-initialised module. A failure is logged; the first publish tries
+    again and answers 503 if it must."""
+    try:
+        _publish_stub()
+    except Exception as error:
+        from shared.logger import get_logger
+
+        get_logger("pubsub").warning(
+            "Pub/Sub client not ready at start-up; the first publish retries",
+            error=type(error).__name__,
+        )
+
+
+def _request(topic_path_: str, data: bytes, attributes: dict[str, str]) -> Any:
+    from google.pubsub_v1.types import pubsub as pubsub_types
+
+    request = pubsub_types.PublishRequest.pb()(topic=topic_path_)
+    message = request.messages.add()
+    message.data = data
+    message.attributes.update(attributes)
+    return request
 
 
 def publish(
@@ -85,21 +129,31 @@ def publish(
 ) -> str:
     """Publish one message and wait for Pub/Sub to confirm it; returns the message id.
 
-    Raises ``PublishError`` when the server does not confirm within ``timeout`` seconds.
+    Retries what Google's client retries for Publish (unavailable, aborted, deadline per
+    attempt...) with exponential backoff; raises ``PublishError`` when the server has not
+    confirmed within ``timeout`` seconds in all, or refused the message for good.
     """
-    from google.pubsub_v1 import types as gapic_types
-    from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
-
+    path = topic_path(project, topic)
+    deadline = time.monotonic() + timeout
+    delay = 0.05
     try:
-        # The generated client's Publish RPC (the subclass overrides ``publish`` with batching).
-        response = GapicPublisher.publish(
-            publisher(),
-            topic=topic_path(project, topic),
-            messages=[gapic_types.PubsubMessage(data=data, attributes=attributes)],
-            retry=_retry(timeout),
-            timeout=timeout,
-        )
-        return response.message_ids[0]
+        stub = _publish_stub()
+        import grpc
+
+        request = _request(path, data, attributes)
+        metadata = (("x-goog-request-params", f"topic={path}"),)
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                return stub(request, timeout=max(remaining, 0.001), metadata=metadata).message_ids[
+                    0
+                ]
+            except grpc.RpcError as error:
+                retried = _RETRIED_CODES or frozenset()
+                if error.code() not in retried or time.monotonic() + delay >= deadline:
+                    raise
+            time.sleep(delay)  # backoff between attempts, bounded by the deadline above
+            delay = min(delay * 2, 1.0)
     except Exception as error:
         raise PublishError(
             f"publish to {topic} failed: {type(error).__name__}: {_short(error)}"
@@ -107,5 +161,7 @@ def publish(
 
 
 def _short(error: Exception) -> str:
-    text = getattr(error, "message", None) or str(error)
+    details = getattr(error, "details", None)
+    text = (details() if callable(details) else None) or getattr(error, "message", None)
+    text = text or str(error)
     return text.splitlines()[0][:200] if text else ""

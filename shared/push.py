@@ -33,7 +33,6 @@ class PushEnvelope(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     message: PubSubMessage
-    subscription: str | None = None
 
 
 class PushedMessage:
@@ -96,11 +95,18 @@ class PushedMessage:
         if not isinstance(body, dict):
             raise InvalidEventError("message data is not a JSON object")
         try:
-            return DriftEvent.from_body(body)
+            event = DriftEvent.from_body(body)
         except ValidationError as error:
             first = error.errors(include_input=False, include_url=False)[0]
             where = ".".join(str(part) for part in first["loc"]) or "event"
             raise InvalidEventError(f"not a Drift event: {where}: {first['msg']}") from None
+        try:
+            event.payload  # noqa: B018 - parsed once here, so a bad payload is dead-lettered
+        except ValidationError as error:
+            first = error.errors(include_input=False, include_url=False)[0]
+            problem = first["msg"].removeprefix("Value error, ")
+            raise InvalidEventError(f"{event.type} cannot be acted on: {problem}") from None
+        return event
 
     def age_seconds(self, now: dt.datetime | None = None) -> float | None:
         if self.publish_time is None:

@@ -12,15 +12,22 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
+from shared.errors import DriftTransientError
+from shared.ids import as_id
+
 
 def _from_epoch_millis(value: Any) -> dt.datetime | None:
     """Drift's epoch milliseconds (or a datetime) to an aware UTC datetime; anything else,
     or a number out of range, is no timestamp."""
     if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
+        text = value.strip()
+        if text.isascii() and text.isdigit():  # epoch milliseconds given as a string
+            value = int(text)
+        else:
+            try:
+                value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                return None
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -140,35 +147,34 @@ def _first(attributes: dict[str, Any], *names: str) -> str | None:
     return None
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    return None
-
-
 def _id_or_text(value: Any) -> int | str | None:
     if isinstance(value, bool):
         return None
-    return _int(value) if isinstance(value, int) else _str(value)
+    return as_id(value) if isinstance(value, int) else _str(value)
 
 
-def conversation_info(data: dict[str, Any]) -> ConversationInfo:
+def conversation_info(data: dict[str, Any], requested_id: int | None = None) -> ConversationInfo:
+    """The conversation from Drift's answer; ``requested_id`` (what was asked for) stands in
+    when the answer carries no usable id, so a conversation is never recorded as id 0."""
+    answered = as_id(data.get("id"))
+    if answered is None and requested_id is None:
+        raise DriftTransientError("Drift's conversation answer carries no conversation id")
     tags = [
         str(tag.get("name"))
         for tag in data.get("conversationTags") or []
         if isinstance(tag, dict) and tag.get("name")
     ]
     return ConversationInfo(
-        id=_int(data.get("id")) or 0,
+        id=requested_id if answered is None else answered,
         status=_str(data.get("status")),
         created_at=data.get("createdAt"),
         updated_at=data.get("updatedAt"),
-        inbox_id=_int(data.get("inboxId")),
-        playbook_id=_int(data.get("relatedPlaybookId")),
-        contact_id=_int(data.get("contactId")),
-        participant_ids=[p for p in (_int(x) for x in data.get("participants") or []) if p],
+        inbox_id=as_id(data.get("inboxId")),
+        playbook_id=as_id(data.get("relatedPlaybookId")),
+        contact_id=as_id(data.get("contactId")),
+        participant_ids=[
+            p for p in (as_id(x) for x in data.get("participants") or []) if p is not None
+        ],
         tags=tags,
     )
 
@@ -182,7 +188,7 @@ def contact_info(data: dict[str, Any]) -> ContactInfo:
     )
     city, state, country = (_first(attributes, key) for key in ("city", "state", "country"))
     return ContactInfo(
-        id=_int(data.get("id")),
+        id=as_id(data.get("id")),
         email=_first(attributes, "email"),
         name=name,
         first_name=first,
@@ -201,9 +207,13 @@ def contact_info(data: dict[str, Any]) -> ContactInfo:
     )
 
 
-def participant(user: dict[str, Any]) -> Participant:
+def participant(user: dict[str, Any]) -> Participant | None:
+    """The participant, or ``None`` for a user record without a usable id."""
+    user_id = as_id(user.get("id"))
+    if user_id is None:
+        return None
     return Participant(
-        id=_int(user.get("id")) or 0,
+        id=user_id,
         name=_str(user.get("name")),
         email=_str(user.get("email")),
         alias=_str(user.get("alias")),

@@ -1,4 +1,4 @@
-"""Secrets per contract section 3: the value of ``X``, or Secret Manager via ``X_SECRET``.
+"""Secrets: the value of the setting ``X``, or Secret Manager when ``X_SECRET`` names one.
 
 A ``Secret`` reads its value on first use and caches it for the life of the instance.
 ``refresh(stale)`` re-reads it from Secret Manager, once however many threads saw the same stale
@@ -81,7 +81,13 @@ def resource_name(reference: str, project: str, setting: str = "secret reference
 class Secret:
     """One secret value, from the environment or Secret Manager, cached and refreshable."""
 
-    def __init__(self, name: str, value: str | None = None, resource: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        value: str | None = None,
+        resource: str | None = None,
+        refresh_interval: float = REFRESH_INTERVAL_SECONDS,
+    ) -> None:
         if resource is None and not (value and value.strip()):
             raise ConfigError(f"{name.upper()}: set {name.upper()} or {name.upper()}_SECRET")
         self.name = name
@@ -89,16 +95,21 @@ class Secret:
         self._value = value
         self._lock = threading.Lock()
         self._refreshed_at: float | None = None
+        self._refresh_interval = refresh_interval
         logger.register_secret(value)
 
     @classmethod
-    def from_settings(cls, settings: Any, name: str) -> Secret | None:
-        """The secret ``name`` of a settings object, or None when neither form is set."""
+    def from_settings(
+        cls, settings: Any, name: str, refresh_interval: float = REFRESH_INTERVAL_SECONDS
+    ) -> Secret | None:
+        """The secret ``name`` of a settings object, or None when neither form is set.
+        ``refresh_interval``: the least time between two re-reads (``refresh``)."""
         value: SecretStr | None = getattr(settings, name)
         reference: str | None = getattr(settings, f"{name}_secret")
         if reference:
             setting = f"{name.upper()}_SECRET"
-            return cls(name, resource=resource_name(reference, settings.project, setting))
+            resource = resource_name(reference, settings.project, setting)
+            return cls(name, resource=resource, refresh_interval=refresh_interval)
         if value is not None:
             return cls(name, value=value.get_secret_value())
         return None
@@ -118,8 +129,8 @@ class Secret:
         return value
 
     def refresh(self, stale: str | None = None) -> str:
-        """Re-read the value, unless another caller already replaced ``stale`` or re-read it in
-        the last ``REFRESH_INTERVAL_SECONDS`` (many threads that saw the same refusal cause one
+        """Re-read the value, unless another caller already replaced ``stale`` or it was re-read
+        less than ``refresh_interval`` ago (many threads that saw the same refusal cause one
         read, not one each)."""
         if self._resource is None:
             return self.get()
@@ -128,7 +139,7 @@ class Secret:
                 replaced = self._value != stale
                 refreshed = self._refreshed_at
                 recent = refreshed is not None and (
-                    time.monotonic() - refreshed < REFRESH_INTERVAL_SECONDS
+                    time.monotonic() - refreshed < self._refresh_interval
                 )
                 if replaced or recent:
                     return self._value
@@ -156,3 +167,65 @@ class Secret:
     def __repr__(self) -> str:  # never show the value
         source = self._resource or "environment"
         return f"Secret({self.name!r}, source={source!r})"
+
+
+class SecretVersions:
+    """Every enabled version of a secret, newest first (at most ``MAX_VERSIONS``), for keys that
+    are rotated with an overlap, such as ``CRM_SIGNING_SECRET``: while an old and a new version
+    are both enabled, both are used (the CRM is sent a signature for each), so a receiver can
+    move to the new one at its own pace. Re-read from Secret Manager every
+    ``RECHECK_SECONDS`` and on ``refresh()``, so a rotation takes effect without a redeploy.
+    From the environment (or a reference to one pinned version) it is that one value."""
+
+    MAX_VERSIONS = 2
+    RECHECK_SECONDS = 60.0
+
+    def __init__(self, secret: Secret, clock: Any = time.monotonic) -> None:
+        self._secret = secret
+        self._clock = clock
+        self._values: tuple[str, ...] | None = None
+        self._read_at = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._secret.name
+
+    @property
+    def from_secret_manager(self) -> bool:
+        return self._secret.from_secret_manager
+
+    def get(self) -> tuple[str, ...]:
+        """The values to use now, newest first."""
+        values = self._values
+        if values is not None and self._clock() - self._read_at < self.RECHECK_SECONDS:
+            return values
+        return self.refresh()
+
+    def refresh(self) -> tuple[str, ...]:
+        with self._lock:
+            resource = self._secret._resource
+            if resource is None or not resource.endswith("/versions/latest"):
+                self._values = (self._secret.get(),)
+            else:
+                self._values = self._read_enabled(resource.removesuffix("/versions/latest"))
+            self._read_at = self._clock()
+            return self._values
+
+    def _read_enabled(self, parent: str) -> tuple[str, ...]:
+        try:
+            listed = _secret_manager().list_secret_versions(
+                request={"parent": parent, "filter": "state:ENABLED"}, timeout=10.0
+            )
+            names = [version.name for version in listed][: self.MAX_VERSIONS]
+        except Exception as error:
+            raise SecretAccessError(
+                f"could not list versions of secret {self.name} in Secret Manager: "
+                f"{type(error).__name__}"
+            ) from None
+        if not names:
+            raise SecretAccessError(f"secret {self.name} has no enabled version")
+        values = []
+        for name in names:
+            values.append(Secret(self.name, resource=name).get())
+        return tuple(values)

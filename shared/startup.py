@@ -32,14 +32,24 @@ def boot(kind: type[S], component: str, check: Callable[[S], object] | None = No
 
 
 def check_worker_settings(settings: config.WorkerSettings) -> None:
-    """What the worker's start-up must prove beyond the settings model: the mappings and the
-    secret references parse (raises ``ConfigError``). No network: secrets are read on first
-    use. Kept apart from ``shared.handler`` so the worker validates without importing the
-    HTTP clients, which load on the first event."""
-    from shared.mapping import load_mapping
+    """What the worker's start-up must prove beyond the settings model: the recipe (and the
+    mappings it uses) compiles, the ledger's settings hold, and the secret references parse
+    (raises ``ConfigError``). No network: secrets are read on first use. Kept apart from
+    ``shared.handler`` so the worker validates without importing the HTTP clients, which load
+    on the first event."""
+    from shared.recipes import load_recipe
     from shared.secrets import Secret
 
-    load_mapping(settings.crm_mapping_file, "conversation", "CRM_MAPPING_FILE")
-    load_mapping(settings.crm_gdpr_mapping_file, "gdpr", "CRM_GDPR_MAPPING_FILE")
-    for name in ("drift_access_token", "crm_api_token", "crm_signing_secret"):
+    load_recipe(
+        settings.crm_recipe,
+        mapping_file=settings.crm_mapping_file,
+        gdpr_mapping_file=settings.crm_gdpr_mapping_file,
+    )
+    for name in (
+        "drift_access_token",
+        "crm_api_token",
+        "crm_signing_secret",
+        "crm_oauth_client_secret",
+        "crm_oauth_refresh_token",
+    ):
         Secret.from_settings(settings, name)

@@ -15,6 +15,7 @@ from typing import Any
 
 from shared.drift_client import DriftClient
 from shared.errors import DriftNotFoundError
+from shared.ids import as_id
 from shared.logger import get_logger
 
 log = get_logger("users")
@@ -49,13 +50,15 @@ class UserDirectory:
             ):
                 return
             users = self._client.list_users()
-            fresh = {int(user["id"]): user for user in users if _is_id(user.get("id"))}
+            fresh = {
+                as_id(user.get("id")): user for user in users if as_id(user.get("id")) is not None
+            }
             self._users = {**self._users, **fresh}
             self._loaded_at = time.monotonic()
 
     def resolve(self, user_ids: Iterable[int]) -> list[dict[str, Any]]:
         """A user record for each id, in order (``{"id": id}`` for one Drift no longer has)."""
-        ids = [user_id for user_id in user_ids if _is_id(user_id)]
+        ids = [user_id for user_id in user_ids if as_id(user_id) is not None]
         if self.stale:
             self.refresh(only_if_stale=True)
         if any(user_id not in self._users for user_id in ids):
@@ -77,7 +80,3 @@ class UserDirectory:
         with self._lock:
             self._users[user_id] = user
         return user
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,12 +1,7 @@
-# Remote state in a GCS bucket, configured at init time (partial configuration) so
-# that no bucket name is committed:
+# Remote state in a GCS bucket. The bucket and prefix are in deploy.gcs.tfbackend
+# (committed), which the hand path and the pipeline both pass to init:
 #
-#   terraform init \
-#     -backend-config="bucket=<state bucket>" \
-#     -backend-config="prefix=drift-crm-bridge"
-#
-# cloudbuild.yaml passes the same two values from its _TF_STATE_BUCKET and
-# _TF_STATE_PREFIX substitutions.
+#   terraform init -backend-config=deploy.gcs.tfbackend
 
 terraform {
   backend "gcs" {}

@@ -1,5 +1,6 @@
-"""Fixtures shared by every tier: the Pub/Sub emulator (once per session), per-test topics,
-the Secret Manager server, functions-framework test clients and captured log lines."""
+"""Fixtures shared by every tier: the Pub/Sub and Firestore emulators (once per session),
+per-test topics and ledger collection prefixes, the Secret Manager server, functions-framework
+test clients and captured log lines."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from devtools.emulator import PubSubEmulator
+from devtools.emulator import FirestoreEmulator, PubSubEmulator
 from devtools.pubsub_admin import PubSubAdmin
 from devtools.secret_manager_server import SecretManagerServer
 from shared import config, logger, pubsub, secrets
@@ -30,6 +31,22 @@ def emulator() -> Iterator[PubSubEmulator]:
     with PubSubEmulator(project=PROJECT) as running, running.environment():
         yield running
     pubsub.reset()
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator() -> Iterator[FirestoreEmulator]:
+    """One Firestore emulator for the whole run; each test uses its own collection prefix."""
+    from shared.ledger import client as ledger_client
+
+    with FirestoreEmulator(project=PROJECT) as running, running.environment():
+        yield running
+        ledger_client.reset()
+
+
+@pytest.fixture
+def ledger_prefix() -> str:
+    """A collection prefix of the test's own (``<prefix>events``, ``<prefix>conversations``)."""
+    return f"t{uuid.uuid4().hex[:12]}_"
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import json
 import flask
 import functions_framework
 
+from shared import pubsub
 from shared.config import WebhookSettings
 from shared.errors import TransientError
 from shared.ingress import TOKEN_HEADER, Ingress, RejectedRequest
@@ -19,6 +20,8 @@ from shared.startup import boot
 
 settings = boot(WebhookSettings, "webhook", check=Ingress.check_settings)
 log = get_logger("webhook")
+if settings.pubsub_client_warmup == "eager":
+    pubsub.warm_up()
 _ingress: Ingress | None = None
 
 

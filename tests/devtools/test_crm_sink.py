@@ -3,6 +3,7 @@ HTML page, the JSON view, the record bound, the CLI. No mocks, no fixed sleeps."
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 from devtools.crm_sink import CrmSink, verify_signature
+from devtools.emulator import wait_until
 from tests.devtools import cli_helpers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,6 +256,28 @@ def test_slow_fault_delays_then_accepts(http) -> None:
         assert record.fault == "slow"
 
 
+def test_in_flight_counts_requests_being_answered(http) -> None:
+    # GIVEN a CRM that holds requests
+    with CrmSink(slow_seconds=600) as sink:
+        sink.add_fault("slow", times=None)
+
+        def send() -> None:
+            with requests.Session() as own, contextlib.suppress(requests.RequestException):
+                post(own, sink, {"n": 1}, timeout=30)  # dropped when the sink stops
+
+        threads = [threading.Thread(target=send, daemon=True) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        # WHEN two requests wait THEN the sink says two are in flight, over HTTP too
+        wait_until(lambda: sink.in_flight == 2, 10, "two requests in flight")
+        health = http.get(f"{sink.url}/_sink/health", timeout=HTTP_TIMEOUT).json()
+        assert health["in_flight"] == 2
+    for thread in threads:
+        thread.join(timeout=10)
+    # AND none once stopped
+    assert sink.in_flight == 0
+
+
 def test_slow_fault_outlasts_a_client_timeout_and_stop_cuts_it_short(http) -> None:
     sink = CrmSink(slow_seconds=600).start()
     try:
@@ -354,7 +378,8 @@ def test_received_json_view(sink, http) -> None:
 
 
 def test_control_plane(sink, http) -> None:
-    assert http.get(f"{sink.url}/_sink/health", timeout=HTTP_TIMEOUT).json() == {"ok": True}
+    health = http.get(f"{sink.url}/_sink/health", timeout=HTTP_TIMEOUT).json()
+    assert health == {"ok": True, "in_flight": 0}
     control = f"{sink.url}/_sink"
     assert http.post(f"{control}/faults", json={"kind": "409", "times": 1}, timeout=10).ok
     assert http.post(f"{control}/faults", json={"kind": "nope"}, timeout=10).status_code == 400

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from samples import drift_seed as seed_data
 from devtools.drift_simulator import ENDPOINTS, DriftSimulator, SimulatorError
+from samples import drift_seed as seed_data
 from tests.devtools import cli_helpers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -267,6 +267,28 @@ def test_conversations_list_walks_every_page_newest_first(sim, http, limit, size
     assert len(set(ids)) == len(ids)
     updated = [c["updatedAt"] for c in seen]
     assert updated == sorted(updated, reverse=True)
+
+
+def test_conversations_list_shuffled_order_is_unordered_but_every_page_holds(http) -> None:
+    # GIVEN a simulator that lists conversations in no particular order
+    with DriftSimulator(access_token=TOKEN, conversations_list_order="shuffled") as shuffled:
+        generated = shuffled.generate_conversations(60, messages_per_conversation=1)
+        # WHEN a caller walks every page
+        seen, page_sizes = walk_conversations(http, shuffled, 25)
+        again, _ = walk_conversations(http, shuffled, 25)
+    # THEN each conversation comes exactly once, the order is neither newest nor oldest first,
+    # and it is the same on a second walk (cursors stay valid)
+    assert page_sizes == [25, 25, 11]
+    ids = [c["id"] for c in seen]
+    assert sorted(ids) == sorted([*generated, CONV])
+    updated = [c["updatedAt"] for c in seen]
+    assert updated != sorted(updated, reverse=True) and updated != sorted(updated)
+    assert [c["id"] for c in again] == ids
+
+
+def test_conversations_list_order_is_validated() -> None:
+    with pytest.raises(SimulatorError, match="conversations_list_order"):
+        DriftSimulator(conversations_list_order="oldest-ish")
 
 
 def test_conversations_list_ignores_time_filters_and_validates_limit(sim, http) -> None:

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -24,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from samples import drift_seed as seed_data
 from devtools.emulator import free_port, wait_until
 from devtools.stack import LOCAL_VERIFICATION_TOKEN
+from samples import drift_seed as seed_data
 
 pytestmark = pytest.mark.stack
 
@@ -41,12 +42,19 @@ _DROPPED_ENV = (
     "WEBHOOK_PORT",
     "WORKER_PORT",
     "SECRET_MANAGER",
+    "FIRESTORE_",
+    "LEDGER",
+    "LOCAL_STACK_DIR",
+    "NO_COLOR",
+    "FORCE_COLOR",
 )
 
 
 def _env(**extra: str) -> dict[str, str]:
-    """A user's shell: none of the bridge's settings (the test session's emulator included)."""
+    """A user's shell: none of the bridge's settings (the test session's emulators included),
+    and a ``.local`` folder of the test's own (never the checkout's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_ENV)}
+    env["LOCAL_STACK_DIR"] = tempfile.mkdtemp(prefix="drift-bridge-local-test-")
     env.update(extra)
     return env
 
@@ -470,3 +478,144 @@ def test_local_serves_until_sigterm_then_stops_every_process(reaper):
     _no_leftovers(watcher)
     for port in (emulator_port, webhook_port, worker_port):
         assert _nothing_listens(port), f"port {port} still taken after `make local` stopped"
+
+
+# -- make local: bounded, complete shutdown ---------------------------------------------------
+
+STOP_BOUND_SECONDS = 15  # the stack's grace period (5 s) and the reaping, with room to spare
+
+
+@contextlib.contextmanager
+def _local(env: dict[str, str], reaper: list[TreeWatcher]):
+    """``python -m devtools.stack local`` in a session of its own (as ``make local`` runs in a
+    process group of its own); yields (process, watcher, output)."""
+    process = subprocess.Popen(
+        [*STACK, "local"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        start_new_session=True,
+    )
+    watcher = TreeWatcher(process.pid)
+    reaper.append(watcher)
+    with watcher:
+        try:
+            yield process, watcher, LineReader(process.stdout)
+        finally:
+            _kill_if_running(process, watcher)
+
+
+def _ports_of(text: str) -> list[int]:
+    """Every port the banner names (webhook, worker, both emulators, simulator, sink)."""
+    return sorted({int(port) for port in re.findall(r"127\.0\.0\.1:(\d+)", text)})
+
+
+def _wait_for_exit(process: subprocess.Popen, bound: float) -> float:
+    started = time.monotonic()
+    process.wait(timeout=bound)
+    return time.monotonic() - started
+
+
+def _gone(pids: dict[int, list[str]]) -> bool:
+    return not [pid for pid, cmd in pids.items() if _alive(pid, cmd)]
+
+
+def test_sigterm_to_the_group_under_load_stops_everything_within_a_bound(reaper, tmp_path):
+    webhook_port, worker_port = _two_free_ports()
+    env = _env(
+        WEBHOOK_PORT=str(webhook_port),
+        WORKER_PORT=str(worker_port),
+        LOCAL_STACK_DIR=str(tmp_path),
+        LEDGER="memory",
+    )
+    with _local(env, reaper) as (process, watcher, output):
+        text = output.until("Ready.", timeout=120)
+        webhook_url = re.search(r"^Webhook URL: (\S+)$", text, re.M).group(1)
+        sink = re.search(r"CRM sink page (\S+)/", text).group(1)
+        assert (tmp_path / "state.json").exists()
+        # GIVEN a CRM that hangs on every request, and a burst of events in flight
+        assert _post_json(f"{sink}/_sink/faults", {"kind": "slow", "times": None}) == 200
+        statuses: list[int] = []
+
+        def burst() -> None:
+            for n in range(40):
+                body = seed_data.sample_conversation_push(
+                    LOCAL_VERIFICATION_TOKEN, pushed_at=seed_data.SAMPLE_PUSHED_AT + n
+                )
+                statuses.append(_post_json(webhook_url, body))
+
+        sender = threading.Thread(target=burst, daemon=True)
+        sender.start()
+        wait_until(
+            lambda: _get_json(f"{sink}/_sink/health")["in_flight"] >= 2,
+            60,
+            "the worker to have CRM requests in flight",
+        )
+        started = watcher.sample()
+        assert sum("functions-framework" in " ".join(c) for c in started.values()) >= 2
+
+        # WHEN SIGTERM reaches make local's process group (the functions sit in groups of their
+        # own, so only the stack itself can stop them)
+        os.killpg(process.pid, signal.SIGTERM)
+
+        # THEN it stops within the bound, says so, and leaves nothing behind
+        took = _wait_for_exit(process, STOP_BOUND_SECONDS)
+        assert process.returncode == 0, output.rest(5)
+        rest = output.rest(10)
+        assert "Stopping every process..." in rest and "Stopped." in rest
+        assert took < STOP_BOUND_SECONDS
+        sender.join(timeout=60)
+    wait_until(lambda: _gone(started), 15, "every process `make local` started to end")
+    _no_leftovers(watcher)
+    for port in _ports_of(text):
+        wait_until(lambda p=port: _nothing_listens(p), 15, f"port {port} to be free")
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_sigterm_during_start_up_stops_what_was_started(reaper, tmp_path):
+    env = _env(WEBHOOK_PORT="0", WORKER_PORT="0", LOCAL_STACK_DIR=str(tmp_path))
+    with _local(env, reaper) as (process, watcher, output):
+        output.until("Starting the local stack...", timeout=30)
+        # GIVEN an emulator on its way up (gcloud started, its Java not yet answering)
+        wait_until(
+            lambda: any("emulators" in " ".join(c) for c in watcher.sample().values()),
+            60,
+            "an emulator to be starting",
+        )
+        # WHEN SIGTERM arrives during start-up
+        os.killpg(process.pid, signal.SIGTERM)
+        # THEN it stops at once, without waiting for the start to finish, and says so
+        _wait_for_exit(process, STOP_BOUND_SECONDS)
+        rest = output.rest(10)
+        assert process.returncode == 0, rest
+        assert "Stopping every process..." in rest and "Stopped." in rest
+        assert "Ready." not in rest
+    _no_leftovers(watcher)
+
+
+def test_sigkill_of_the_stack_leaves_no_process_and_frees_every_port(reaper, tmp_path):
+    webhook_port, worker_port = _two_free_ports()
+    env = _env(
+        WEBHOOK_PORT=str(webhook_port), WORKER_PORT=str(worker_port), LOCAL_STACK_DIR=str(tmp_path)
+    )
+    with _local(env, reaper) as (process, watcher, output):
+        text = output.until("Ready.", timeout=120)
+        started = watcher.sample()
+        commands = [" ".join(c) for c in started.values()]
+        assert sum("functions-framework" in c for c in commands) >= 2, commands
+        assert sum(c.startswith("java") for c in commands) >= 2, commands  # both emulators
+        ports = _ports_of(text)
+        assert webhook_port in ports and worker_port in ports and len(ports) >= 6
+
+        # WHEN the stack's own process is killed outright (no chance to clean up)
+        process.kill()
+        process.wait(timeout=10)
+
+    # THEN every function and emulator process dies with it, and every port is free again
+    wait_until(lambda: _gone(started), 30, "every process the killed stack started to end")
+    for port in ports:
+        wait_until(lambda p=port: _nothing_listens(p), 30, f"port {port} to be free")
+    _no_leftovers(watcher)

@@ -21,17 +21,24 @@ pytestmark = pytest.mark.emulator
 
 
 @pytest.fixture
-def parts(emulator, topic_factory):
+def overrides() -> dict:
+    return {}
+
+
+@pytest.fixture
+def parts(emulator, topic_factory, overrides):
     with DriftSimulator() as simulator, CrmSink() as sink:
         dead = topic_factory("dead")
-        settings = config.WorkerSettings(
-            google_cloud_project=PROJECT,
-            dead_letter_topic=dead.name,
-            drift_access_token=simulator.access_token,
-            drift_api_base_url=simulator.url,
-            crm_endpoint_url=f"{sink.url}/crm",
-            max_event_age_seconds=3600,
-        )
+        values = {
+            "google_cloud_project": PROJECT,
+            "dead_letter_topic": dead.name,
+            "drift_access_token": simulator.access_token,
+            "drift_api_base_url": simulator.url,
+            "crm_endpoint_url": f"{sink.url}/crm",
+            "max_event_age_seconds": 3600,
+            "ledger": "memory",
+        }
+        settings = config.WorkerSettings(**{**values, **overrides})
         yield Handler(settings), simulator, sink, dead
 
 
@@ -82,3 +89,94 @@ def test_other_event_types_are_acknowledged_and_ignored(parts):
     assert handler.handle(pushed(body)) is Outcome.IGNORED
     assert sum(simulator.call_counts().values()) == 0
     assert sink.received() == [] and dead.drain() == []
+
+
+SURROGATE_NAME = "Zo\ud83d"  # half an emoji, cut by a web form: valid JSON, no UTF-8 form
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["contact name", "contact attribute", "conversation status", "user name", "tag"],
+)
+def test_a_lone_surrogate_in_a_drift_answer_is_delivered_intact(parts, where):
+    handler, simulator, sink, dead = parts
+    # GIVEN a conversation whose Drift answers carry a lone surrogate in one field
+    conversation = seed_data.sample_conversation()
+    contact = seed_data.sample_contact()
+    user = seed_data.sample_users()[0]
+    if where == "contact name":
+        contact["attributes"]["name"] = SURROGATE_NAME
+    elif where == "contact attribute":
+        contact["attributes"]["company"] = SURROGATE_NAME
+    elif where == "conversation status":
+        conversation["status"] = SURROGATE_NAME
+    elif where == "user name":
+        user["name"] = SURROGATE_NAME
+    else:
+        conversation["conversationTags"] = [{"name": SURROGATE_NAME}]
+    simulator.add_user(user)
+    simulator.add_conversation(conversation, contact=contact, transcript="Hi there")
+    # WHEN the worker handles the push
+    outcome = handler.handle(pushed(seed_data.sample_conversation_push("t")))
+    # THEN the CRM gets valid JSON holding the same text, and nothing is dead-lettered
+    assert outcome is Outcome.DELIVERED
+    (record,) = sink.received()
+    assert SURROGATE_NAME in json.dumps(record.json, ensure_ascii=False)
+    assert record.json["transcript"] == "Hi there"
+    assert dead.drain() == []
+
+
+@pytest.mark.parametrize("overrides", [{"gdpr_action": "report"}])
+def test_gdpr_report_dead_letters_the_request_for_a_person(parts, logs):
+    handler, simulator, sink, dead = parts
+    # GIVEN GDPR_ACTION=report WHEN a deletion request arrives
+    body = seed_data.sample_gdpr_delete_requested("t")
+    outcome = handler.handle(pushed(body))
+    # THEN nothing is sent to the CRM; the request waits in the dead-letter topic with why
+    assert outcome is Outcome.DEAD_LETTERED
+    assert sink.received() == []
+    (message,) = dead.drain()
+    assert "GDPR_ACTION=report" in message.attributes[deadletter.REASON]
+    assert message.attributes[deadletter.ERROR] == "GdprReportedError"
+    assert any(line.get("alert") == "gdpr_report" for line in logs.lines())
+
+
+def test_gdpr_delete_sends_the_deletion_request_by_default(parts):
+    handler, simulator, sink, dead = parts
+    outcome = handler.handle(pushed(seed_data.sample_gdpr_delete_requested("t")))
+    assert outcome is Outcome.DELIVERED
+    (record,) = sink.received()
+    assert record.json["contact"]["email"] == seed_data.SEED_EMAIL
+    assert dead.drain() == []
+
+
+@pytest.fixture
+def refusing_crm(httpserver):
+    """A CRM that refuses every record quoting the contact's email back, as HubSpot does."""
+    answer = {"status": "error", "category": "VALIDATION_ERROR", "message": ECHOED}
+    httpserver.expect_request("/crm").respond_with_json(answer, status=400)
+    return httpserver
+
+
+ECHOED = "Property values were not valid: email gregg.echoed@example.com"
+
+
+@pytest.mark.parametrize("overrides", [{"crm_endpoint_url": "http://127.0.0.1:1/x"}])
+def test_a_crm_refusal_keeps_echoed_personal_data_out_of_the_logs(
+    parts, logs, refusing_crm, overrides
+):
+    handler, simulator, sink, dead = parts
+    handler.settings = handler.settings.model_copy(
+        update={"crm_endpoint_url": refusing_crm.url_for("/crm")}
+    )
+    handler = Handler(handler.settings)
+    # WHEN the CRM refuses the record
+    outcome = handler.handle(pushed(seed_data.sample_conversation_push("t")))
+    assert outcome is Outcome.DEAD_LETTERED
+    # THEN the dead letter holds the CRM's answer; log lines hold its code and a digest only
+    (message,) = dead.drain()
+    assert "gregg.echoed@example.com" in message.attributes[deadletter.REASON]
+    dead_lettered = [line for line in logs.lines() if line["message"] == "event dead-lettered"]
+    assert dead_lettered and "VALIDATION_ERROR" in dead_lettered[0]["reason"]
+    assert "sha256:" in dead_lettered[0]["reason"]
+    assert "gregg.echoed" not in logs.text

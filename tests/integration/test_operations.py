@@ -13,16 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from samples import drift_seed as seed_data
 from devtools.drift_simulator import DriftSimulator
 from devtools.pubsub_admin import PubSubAdmin, PushSettings
 from devtools.stack import LocalStack, StackConfig
 from operations import synthetic
 from operations.backfill import backfill, sync
 from operations.replay import replay
+from samples import drift_seed as seed_data
 from shared import deadletter
 from shared.drift_client import DriftClient
 from shared.events import event_key
+from shared.ledger import LedgerConfig, open_ledger
 from shared.secrets import Secret
 
 pytestmark = pytest.mark.emulator
@@ -53,7 +54,14 @@ def _no_dead_letter_annotations(attributes: dict[str, str]) -> bool:
 
 
 @pytest.fixture
-def stack(emulator, unique):
+def ledger(firestore_emulator, ledger_prefix):
+    return open_ledger(
+        LedgerConfig(project=firestore_emulator.project, collection_prefix=ledger_prefix)
+    )
+
+
+@pytest.fixture
+def stack(emulator, unique, firestore_emulator, ledger_prefix):
     config = StackConfig(
         project=emulator.project,
         topic=unique("ops-events"),
@@ -62,6 +70,8 @@ def stack(emulator, unique):
         worker_port=0,
         verification_token=TOKEN,
         emulator_host=emulator.host,
+        firestore_emulator_host=firestore_emulator.host,
+        ledger_collection_prefix=ledger_prefix,
         push=FAST_RETRIES,
         worker_env={"DRIFT_RETRY_BUDGET_SECONDS": "3", "DRIFT_MAX_ATTEMPTS": "2"},
     )
@@ -78,7 +88,9 @@ def stack(emulator, unique):
 
 
 @pytest.mark.stack
-def test_replay_delivers_a_dead_lettered_event_once_with_its_original_message(stack, admin, unique):
+def test_replay_delivers_a_dead_lettered_event_once_with_its_original_message(
+    stack, admin, unique, ledger
+):
     cfg = stack.config
     # Observers: a second subscription on the dead-letter topic (acked there, so the stack's own
     # hold subscription keeps the dead letter for the replay), and one on the events topic.
@@ -99,11 +111,13 @@ def test_replay_delivers_a_dead_lettered_event_once_with_its_original_message(st
 
         # WHEN the CRM is fixed and the operator replays the dead letters
         stack.sink.clear_faults()
-        report = replay(cfg.project, cfg.dead_letter_subscription, cfg.topic)
+        report = replay(cfg.project, cfg.dead_letter_subscription, cfg.topic, ledger=ledger)
 
-        # THEN the event was replayed, and the CRM receives it, under the same idempotency key
+        # THEN the event was replayed (its ledger state reset, so the worker runs it again),
+        # and the CRM receives it, under the same idempotency key
         assert [item["type"] for item in report.replayed] == ["conversation_push"]
         assert "422" in report.replayed[0]["reason"]
+        assert report.replayed[0]["ledger_reset"] is True
         assert report.skipped == 0
         (record,) = stack.sink.wait_for(1, timeout=60)
         assert record.json["conversation"]["id"] == seed_data.SAMPLE_CONVERSATION_ID
@@ -439,7 +453,7 @@ def test_cli_replay_dry_run_prints_the_count(emulator, dead_and_events):
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines[-1] == "would replay 2 events; 1 others seen were left in dead letters"
+    assert lines[-1] == "would replay 2 events (pulled 3, replayed 2, skipped 1, failed 0)"
     listed = [json.loads(line) for line in lines[:-1]]
     assert sorted(item["type"] for item in listed) == ["conversation_push"] * 2
     assert events.drain() == []
@@ -481,7 +495,11 @@ def test_cli_backfill_dry_run_counts_the_range(emulator, topic, simulator):
         DRIFT_ACCESS_TOKEN=simulator.access_token,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"would queue {len(expected)} conversations from 3 pages"
+    listed = len(simulator.conversation_ids())
+    assert result.stdout.strip() == (
+        f"would queue {len(expected)} conversations from 3 pages "
+        f"({listed} listed, {listed - len(expected)} outside the range)"
+    )
     assert topic.drain() == []
 
 

@@ -172,7 +172,7 @@ def test_verification_token_from_secret_manager_and_rotation(
     assert post(client, {**body, "token": "first-token-abc"}).status_code == 200
     assert secret_manager.access_count(name) == reads  # cached per instance
     # WHEN the secret is rotated, THEN a request with the new token re-reads it once
-    monkeypatch.setattr(ingress, "_REFRESH_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(ingress.TokenVerifier, "REFRESH_INTERVAL_SECONDS", 0.0)
     secret_manager.add_version(PROJECT, "verify-rotation", "second-token-def")
     assert post(client, {**body, "token": "second-token-def"}).status_code == 200
     assert post(client, {**body, "token": "first-token-abc"}).status_code == 401

@@ -20,16 +20,35 @@ WORKER_ENV = {
     "DEAD_LETTER_TOPIC",
     "DRIFT_ACCESS_TOKEN_SECRET",
     "DRIFT_API_BASE_URL",
-    "CRM_ENDPOINT_URL",
+    "CRM_RECIPE",
+    "GDPR_ACTION",
+    "LEDGER",
+    "FIRESTORE_DATABASE",
+    "LEDGER_COLLECTION_PREFIX",
+    "LEDGER_RETENTION_DAYS",
+    "RECORD_REUSE_SECONDS",
+    "FUNCTION_TIMEOUT_SECONDS",
     "MAX_EVENT_AGE_SECONDS",
     "LOG_LEVEL",
 }
-WORKER_OPTIONAL_ENV = {"CRM_API_TOKEN_SECRET", "CRM_SIGNING_SECRET_SECRET", "CRM_MAPPING_FILE"}
+WORKER_OPTIONAL_ENV = {
+    "CRM_API_TOKEN_SECRET",
+    "CRM_SIGNING_SECRET_SECRET",
+    "CRM_OAUTH_CLIENT_SECRET_SECRET",
+    "CRM_OAUTH_REFRESH_TOKEN_SECRET",
+    "CRM_ENDPOINT_URL",
+    "CRM_MAPPING_FILE",
+    "CRM_BASE_URL",
+    "CRM_OAUTH_TOKEN_URL",
+    "CRM_OAUTH_CLIENT_ID",
+    "CRM_OAUTH_SCOPE",
+}
 APIS = {
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    "firestore.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
@@ -82,11 +101,18 @@ def test_source_bucket_is_private_uniform_and_versioned(
     assert bucket["versioning"][0]["enabled"] is True
 
 
-def test_webhook_is_public_http_and_worker_is_not(functions: dict[str, dict[str, Any]]) -> None:
-    assert functions["webhook"]["service_config"][0]["ingress_settings"] == "ALLOW_ALL"
-    assert functions["worker"]["service_config"][0]["ingress_settings"] == (
-        "var.worker_ingress_settings"
-    )
+def test_ingress_of_both_functions_is_a_validated_variable(
+    functions: dict[str, dict[str, Any]], tf: dict[str, Any]
+) -> None:
+    for name in ("webhook", "worker"):
+        service = functions[name]["service_config"][0]
+        assert service["ingress_settings"] == f"var.{name}_ingress_settings"
+    variables = tf["variable"]
+    assert variables["webhook_ingress_settings"]["default"] == "ALLOW_ALL"  # Drift is outside
+    assert "ALLOW_INTERNAL_ONLY" not in variables["webhook_ingress_settings"]["validation"][0][
+        "condition"
+    ], "an internal-only webhook would shut Drift out"
+    assert variables["worker_ingress_settings"]["default"] == "ALLOW_INTERNAL_ONLY"
 
 
 def test_worker_is_fed_by_terraforms_push_subscription_not_eventarc(
@@ -119,6 +145,18 @@ def test_worker_environment(tf: dict[str, Any], functions: dict[str, dict[str, A
     assert re.search(
         r'DEAD_LETTER_TOPIC"?\s*[=:]\s*"?(\$\{)?google_pubsub_topic\.dead_letter\.name', worker_env
     )
+    # The ledger's settings come from the same inputs as the Terraform that provisions it.
+    for name, source in (
+        ("FIRESTORE_DATABASE", "google_firestore_database.ledger.name"),
+        ("LEDGER_COLLECTION_PREFIX", "var.ledger_collection_prefix"),
+        ("FUNCTION_TIMEOUT_SECONDS", "tostring(var.worker_timeout_seconds)"),
+        ("CRM_RECIPE", "var.crm_recipe"),
+    ):
+        assert re.search(rf'{name}"?\s*[=:]\s*"?(\$\{{)?{re.escape(source)}', worker_env), name
+    assert re.search(r'LEDGER"?\s*[=:]\s*"firestore"', worker_env)
+    optional = tf["locals"]["worker_optional_env"]
+    for name in ("BASE_URL", "OAUTH_TOKEN_URL", "OAUTH_CLIENT_ID", "OAUTH_SCOPE"):
+        assert optional[f"CRM_{name}"] == f"var.crm_{name.lower()}"
     service = functions["worker"]["service_config"][0]
     assert service["environment_variables"] == "local.worker_env"
 
@@ -165,13 +203,43 @@ def test_apis_enabled_and_never_disabled_on_destroy(
         assert re.search(pattern, tf["locals"]["services"]), f"{api} is not enabled"
 
 
-def test_provider_pins(tf: dict[str, Any]) -> None:
-    blocks = [b for b in tf["terraform"] if "required_providers" in b]
+def test_start_up_inputs_are_checked_at_plan_time(functions: dict[str, dict[str, Any]]) -> None:
+    # GIVEN settings the worker validates at start-up, minutes into an apply
+    conditions = {
+        p["condition"]: p["error_message"]
+        for p in functions["worker"]["lifecycle"][0]["precondition"]
+    }
+    # THEN the plan already refuses a missing endpoint and files the bundle does not hold
+    assert 'var.crm_recipe != "webhook" || var.crm_endpoint_url != null' in conditions
+    assert "!local.recipe_is_file || contains(local.worker_bundle_files, var.crm_recipe)" in (
+        conditions
+    )
+    assert any("crm_mapping_file" in c and "local.worker_bundle_files" in c for c in conditions)
+
+
+def test_bundle_manifest_is_what_the_plan_checks_files_against(tf: dict[str, Any]) -> None:
+    assert tf["locals"]["bundle_manifest"] == 'jsondecode(file("${var.bundle_dir}/manifest.json"))'
+    assert tf["locals"]["worker_bundle_files"] == "toset(local.bundle_manifest.worker.files)"
+    assert "manifest.json" in tf["variable"]["bundle_dir"]["validation"][0]["condition"]
+
+
+def test_the_worker_waits_for_its_ledger(functions: dict[str, dict[str, Any]]) -> None:
+    depends = functions["worker"]["depends_on"]
+    assert "google_firestore_field.ledger_ttl" in depends
+    assert "google_project_iam_member.worker_ledger" in depends
+
+
+def test_provider_pins(root: dict[str, Any], tf: dict[str, Any]) -> None:
+    # GIVEN the configuration was written and schema-checked against google 6.50
+    blocks = [b for b in root["terraform"] if "required_providers" in b]
     assert len(blocks) == 1
-    terraform = blocks[0]
-    assert terraform["required_version"] == ">= 1.5.0"
-    providers = terraform["required_providers"][0]
-    assert providers["google"]["version"] == "~> 6.0"
-    assert providers["google-beta"]["version"] == "~> 6.0"
-    backends = [b for b in tf["terraform"] if "backend" in b]
+    providers = blocks[0]["required_providers"][0]
+    # THEN the root pins that release line for both google providers
+    assert providers["google"]["version"] == "~> 6.50"
+    assert providers["google-beta"]["version"] == "~> 6.50"
+    backends = [b for b in root["terraform"] if "backend" in b]
     assert backends and "gcs" in backends[0]["backend"][0]
+    # and the module accepts the same line, without pinning it
+    module = next(b for b in tf["terraform"] if "required_providers" in b)
+    assert module["required_providers"][0]["google"]["version"] == ">= 6.50.0, < 7.0.0"
+    assert "backend" not in str(tf["terraform"]), "the backend belongs to the root"

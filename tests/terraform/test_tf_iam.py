@@ -91,6 +91,23 @@ EXPECTED: dict[tuple[str, str], tuple[str, str, str, str]] = {
         "roles/storage.objectAdmin",
         "build",
     ),
+    ("google_project_iam_member", "worker_ledger"): (
+        "project",
+        "var.project_id",
+        "roles/datastore.user",
+        "worker",
+    ),
+    ("google_project_iam_member", "push_invoker_worker_by_name"): (
+        "project",
+        "var.project_id",
+        "roles/run.invoker",
+        "push_invoker",
+    ),
+}
+# The pipeline's grants (cicd.tf, test_tf_pipeline.py checks them).
+PIPELINE = {
+    ("google_project_iam_member", "pipeline"),
+    ("google_storage_bucket_iam_member", "pipeline_state"),
 }
 
 MEMBERS = {
@@ -105,6 +122,8 @@ SECRET_READERS = {
     "drift_access_token": "worker",
     "crm_api_token": "worker",
     "crm_signing_secret": "worker",
+    "crm_oauth_client_secret": "worker",
+    "crm_oauth_refresh_token": "worker",
 }
 PRIMITIVE = {"roles/owner", "roles/editor", "roles/viewer"}
 
@@ -133,7 +152,7 @@ def all_strings(value: Any) -> Iterator[str]:
 
 
 def test_exactly_the_designed_grants_exist(resources: dict[str, dict[str, Any]]) -> None:
-    found = {(rtype, name) for rtype, name, _ in iam_resources(resources)}
+    found = {(rtype, name) for rtype, name, _ in iam_resources(resources)} - PIPELINE
     assert found == set(EXPECTED), (
         f"unexpected: {sorted(found - set(EXPECTED))}; missing: {sorted(set(EXPECTED) - found)}"
     )
@@ -176,27 +195,55 @@ def test_only_additive_members_no_authoritative_bindings(
         assert rtype.endswith("_iam_member"), f"{rtype}.{name} would overwrite others' bindings"
 
 
-def test_no_primitive_or_admin_role_anywhere(resources: dict[str, dict[str, Any]]) -> None:
+def test_no_runtime_identity_holds_a_primitive_or_admin_role(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    # GIVEN the grants outside the pipeline (runtime, build, Pub/Sub agent)
     for rtype, named in resources.items():
         for name, body in named.items():
+            if (rtype, name) in PIPELINE:
+                continue
             for role in (body.get("role"), *body.get("roles", [])):
                 if not isinstance(role, str):
                     continue
+                # THEN none is owner/editor/viewer, and the one admin role is the conditioned one
                 assert role not in PRIMITIVE, f"{rtype}.{name}: {role}"
                 if "admin" in role.lower():
                     assert (rtype, name) == ("google_project_iam_member", "build_staged_sources")
 
 
-def test_project_level_grants_are_the_build_ones_only(resources: dict[str, dict[str, Any]]) -> None:
-    # GIVEN project-wide roles reach every topic, secret and bucket of the project
-    # THEN none goes to a runtime identity, and the broad one is conditioned to one bucket
-    project = resources["google_project_iam_member"]
-    roles = {body["role"]: body for body in project.values()}
-    assert set(roles) == {"roles/logging.logWriter", "roles/storage.objectAdmin"}
-    assert all(member_key(body["member"]) == "build" for body in project.values())
-    condition = roles["roles/storage.objectAdmin"]["condition"][0]["expression"]
-    assert 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-' in condition
-    assert "local.project_number" in condition and "var.region" in condition
+def test_project_level_grants_are_conditioned_or_log_writing(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    # GIVEN project-wide roles reach every topic, secret, bucket and service of the project
+    # THEN each one outside the pipeline is either build-log writing or conditioned on one
+    # resource by name
+    project = {k: v for k, v in resources["google_project_iam_member"].items() if k != "pipeline"}
+    for name, body in project.items():
+        if body["role"] == "roles/logging.logWriter":
+            assert member_key(body["member"]) == "build"
+            continue
+        condition = body["condition"][0]["expression"]
+        assert "resource.name" in condition, name
+    staged = project["build_staged_sources"]["condition"][0]["expression"]
+    assert 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-' in staged
+    assert "local.project_number" in staged and "var.region" in staged
+    ledger = project["worker_ledger"]["condition"][0]["expression"]
+    assert "google_firestore_database.ledger.name" in ledger
+    invoker = project["push_invoker_worker_by_name"]["condition"][0]["expression"]
+    assert "local.names.worker" in invoker and "/services/" in invoker
+
+
+def test_only_the_worker_reaches_the_ledger(resources: dict[str, dict[str, Any]]) -> None:
+    datastore = [
+        (rtype, name, body)
+        for rtype, name, body in iam_resources(resources)
+        if str(body.get("role", "")).startswith("roles/datastore.")
+        and (rtype, name) not in PIPELINE
+    ]
+    assert [(r, n, member_key(b["member"])) for r, n, b in datastore] == [
+        ("google_project_iam_member", "worker_ledger", "worker")
+    ]
 
 
 def test_all_users_only_on_the_webhook_invoker(resources: dict[str, dict[str, Any]]) -> None:
@@ -209,14 +256,34 @@ def test_all_users_only_on_the_webhook_invoker(resources: dict[str, dict[str, An
     assert public == [("google_cloud_run_v2_service_iam_member", "webhook_public")]
 
 
-def test_run_invoker_bindings_survive_a_replaced_function(
+def test_webhook_is_public_without_all_users_where_the_organisation_forbids_it(
     resources: dict[str, dict[str, Any]],
 ) -> None:
-    # A replaced function is a new Cloud Run service: its IAM member must be recreated too.
-    for name, function in (("webhook_public", "webhook"), ("worker_push_invoker", "worker")):
-        body = resources["google_cloud_run_v2_service_iam_member"][name]
-        triggers = body["lifecycle"][0]["replace_triggered_by"]
-        assert triggers == [f"google_cloudfunctions2_function.{function}.id"]
+    # GIVEN webhook_access chooses between an allUsers binding and no binding at all
+    binding = resources["google_cloud_run_v2_service_iam_member"]["webhook_public"]
+    assert binding["count"] == 'var.webhook_access == "all_users" ? 1 : 0'
+    # THEN invoker_iam_disabled turns Cloud Run's invoker check off instead, after every change
+    # of the function (so a redeploy cannot turn it back on unseen)
+    check = resources["terraform_data"]["webhook_invoker_check_disabled"]
+    assert check["count"] == 'var.webhook_access == "invoker_iam_disabled" ? 1 : 0'
+    command = check["provisioner"][0]["local-exec"]["command"]
+    assert "gcloud run services update" in command and "--no-invoker-iam-check" in command
+    assert "google_cloudfunctions2_function.webhook.update_time" in check["triggers_replace"]
+
+
+def test_no_403_window_when_the_worker_is_replaced(resources: dict[str, dict[str, Any]]) -> None:
+    # GIVEN a replaced worker is a new Cloud Run service without the service-level binding
+    # THEN the invoker also holds run.invoker through a grant that is not part of the service
+    # (conditioned on the service's name), and the subscription waits for both
+    by_name = resources["google_project_iam_member"]["push_invoker_worker_by_name"]
+    assert by_name["role"] == "roles/run.invoker"
+    assert "google_cloudfunctions2_function" not in str(by_name), "must outlive the function"
+    subscription = resources["google_pubsub_subscription"]["worker"]
+    assert "google_project_iam_member.push_invoker_worker_by_name" in subscription["depends_on"]
+    service_level = resources["google_cloud_run_v2_service_iam_member"]["worker_push_invoker"]
+    assert service_level["lifecycle"][0]["replace_triggered_by"] == [
+        "google_cloudfunctions2_function.worker.id"
+    ]
 
 
 def test_functions_run_as_their_own_service_accounts(resources: dict[str, dict[str, Any]]) -> None:

@@ -19,6 +19,8 @@ EXPECTED = {
     "worker_service_account_email": "google_service_account.worker.email",
     "push_invoker_service_account_email": "google_service_account.push_invoker.email",
     "build_service_account_email": "google_service_account.build.email",
+    "firestore_database": "google_firestore_database.ledger.name",
+    "dashboard_id": "google_monitoring_dashboard.bridge.id",
 }
 
 
@@ -33,3 +35,12 @@ def test_outputs_present_and_described(tf: dict[str, Any]) -> None:
 
 def test_webhook_url_says_where_it_goes(tf: dict[str, Any]) -> None:
     assert "Drift" in tf["output"]["webhook_url"]["description"]
+
+
+def test_the_root_passes_every_module_output_through(
+    tf: dict[str, Any], root: dict[str, Any]
+) -> None:
+    assert set(root["output"]) == set(tf["output"])
+    for name, body in root["output"].items():
+        assert body["value"] == f"module.drift_bridge.{name}"
+        assert body["description"] == tf["output"][name]["description"]

@@ -117,11 +117,23 @@ def test_dead_letters_are_kept(resources: dict[str, dict[str, Any]]) -> None:
     assert hold["message_retention_duration"] == "${var.dead_letter_retention_days * 86400}s"
 
 
+def test_topics_keep_every_message_so_a_new_subscription_or_a_seek_loses_nothing(
+    resources: dict[str, dict[str, Any]], tf: dict[str, Any]
+) -> None:
+    for name in ("events", "dead_letter"):
+        topic = resources["google_pubsub_topic"][name]
+        assert topic["message_retention_duration"] == "${var.topic_retention_days * 86400}s"
+    condition = tf["variable"]["topic_retention_days"]["validation"][0]["condition"]
+    assert ">= 1" in condition and "<= 31" in condition  # Pub/Sub's range (10 min .. 31 days)
+    assert tf["variable"]["topic_retention_days"]["default"] >= 7
+
+
 def test_deliveries_start_only_once_iam_and_dead_lettering_are_ready(
     subscription: dict[str, Any],
 ) -> None:
     assert set(subscription["depends_on"]) >= {
         "google_cloud_run_v2_service_iam_member.worker_push_invoker",
+        "google_project_iam_member.push_invoker_worker_by_name",
         "google_pubsub_subscription.dead_letter",
         "google_pubsub_topic_iam_member.dead_letter_pubsub_agent",
         "google_service_account_iam_member.push_invoker_token_creator",

@@ -31,23 +31,20 @@ def test_no_data_source_reads_a_secret(tf: dict[str, Any]) -> None:
     assert not any("secret" in dtype for dtype in tf.get("data", {}))
 
 
-def test_the_four_secrets_two_of_them_optional(
+def test_the_secrets_two_always_four_optional(
     tf: dict[str, Any], resources: dict[str, dict[str, Any]]
 ) -> None:
     secrets = tf["locals"]["secrets"]
-    assert set(secrets) == {
-        "drift_verification_token",
-        "drift_access_token",
-        "crm_api_token",
-        "crm_signing_secret",
+    assert {name: spec["enabled"] for name, spec in secrets.items()} == {
+        "drift_verification_token": True,
+        "drift_access_token": True,
+        "crm_api_token": "var.enable_crm_api_token",
+        "crm_signing_secret": "var.enable_crm_signing_secret",
+        "crm_oauth_client_secret": "var.enable_crm_oauth_client_secret",
+        "crm_oauth_refresh_token": "var.enable_crm_oauth_refresh_token",
     }
-    assert secrets["drift_verification_token"]["enabled"] is True
-    assert secrets["drift_access_token"]["enabled"] is True
-    assert secrets["crm_api_token"]["enabled"] == "var.enable_crm_api_token"
-    assert secrets["crm_signing_secret"]["enabled"] == "var.enable_crm_signing_secret"
     secret = resources["google_secret_manager_secret"]["this"]
     assert secret["for_each"] == "local.enabled_secrets"
-    assert secret["replication"][0]["auto"] == [{}]
 
 
 def test_env_names_match_the_contract(tf: dict[str, Any]) -> None:
@@ -57,7 +54,37 @@ def test_env_names_match_the_contract(tf: dict[str, Any]) -> None:
         "drift_access_token": "DRIFT_ACCESS_TOKEN_SECRET",
         "crm_api_token": "CRM_API_TOKEN_SECRET",
         "crm_signing_secret": "CRM_SIGNING_SECRET_SECRET",
+        "crm_oauth_client_secret": "CRM_OAUTH_CLIENT_SECRET_SECRET",
+        "crm_oauth_refresh_token": "CRM_OAUTH_REFRESH_TOKEN_SECRET",
     }
+    worker_optional = tf["locals"]["worker_optional_env"]
+    for name, spec in tf["locals"]["secrets"].items():
+        if spec["reader"] == "worker" and name != "drift_access_token":
+            assert f'"{name}"' in worker_optional[spec["env"]], name
+
+
+def test_the_oauth_secrets_are_readable_by_the_worker_only(tf: dict[str, Any]) -> None:
+    secrets = tf["locals"]["secrets"]
+    for name in ("crm_oauth_client_secret", "crm_oauth_refresh_token"):
+        assert secrets[name]["reader"] == "worker"
+
+
+def test_replication_can_stay_in_the_functions_region(
+    tf: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN an organisation whose gcp.resourceLocations refuses global (automatic) replication
+    assert tf["locals"]["secret_replica_locations"] == (
+        'var.secret_replication == "user_managed" ? [var.region] : []'
+    )
+    # THEN user_managed puts the one replica in the region; automatic otherwise
+    replication = resources["google_secret_manager_secret"]["this"]["replication"][0]
+    dynamic = {name: body for item in replication["dynamic"] for name, body in item.items()}
+    assert dynamic["auto"]["for_each"] == "length(local.secret_replica_locations) == 0 ? [true] : []"
+    user = dynamic["user_managed"]
+    assert user["for_each"] == "length(local.secret_replica_locations) == 0 ? [] : [true]"
+    replicas = user["content"][0]["dynamic"][0]["replicas"]
+    assert replicas["for_each"] == "local.secret_replica_locations"
+    assert replicas["content"][0]["location"] == "replicas.value"
 
 
 def test_readme_shows_how_to_add_the_values() -> None:

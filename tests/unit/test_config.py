@@ -317,3 +317,26 @@ def test_max_body_bytes_cannot_exceed_what_pubsub_accepts(env):
     # A Pub/Sub message holds 10 MB: a bigger body could be accepted but never published.
     message = config_error(WebhookSettings, env, **webhook_env(MAX_BODY_BYTES=str(16 * MiB)))
     assert_one_clear_line(message, "MAX_BODY_BYTES")
+
+
+def test_a_worker_missing_three_settings_names_all_three_at_once(env):
+    # GIVEN a worker with no project, no Drift token and no CRM endpoint (and no emulator)
+    values = worker_env()
+    for name in ("GOOGLE_CLOUD_PROJECT", "DRIFT_ACCESS_TOKEN", "CRM_ENDPOINT_URL"):
+        values.pop(name, None)
+    message = config_error(WorkerSettings, env, **values)
+    # THEN one line names every one of them, so one restart fixes them all
+    assert "\n" not in message
+    for name in ("GOOGLE_CLOUD_PROJECT", "DRIFT_ACCESS_TOKEN", "CRM_ENDPOINT_URL"):
+        assert name in message
+
+
+def test_the_drift_budget_must_fit_the_function_timeout(env):
+    message = config_error(
+        WorkerSettings,
+        env,
+        **worker_env(DRIFT_RETRY_BUDGET_SECONDS="50", FUNCTION_TIMEOUT_SECONDS="60"),
+    )
+    assert "DRIFT_RETRY_BUDGET_SECONDS" in message and "FUNCTION_TIMEOUT_SECONDS" in message
+    env(**worker_env(DRIFT_RETRY_BUDGET_SECONDS="20", FUNCTION_TIMEOUT_SECONDS="60"))
+    assert config.reload(WorkerSettings).drift_retry_budget_seconds == 20

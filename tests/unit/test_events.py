@@ -14,9 +14,13 @@ from pydantic import ValidationError
 
 from shared import ingress
 from shared.events import (
+    AppDisconnected,
+    ConversationPush,
     ConversationPushData,
     DriftEvent,
     GdprDeleteData,
+    GdprDeleteRequested,
+    OtherEvent,
     WebhookEnvelope,
     conversation_id_of,
     event_key,
@@ -318,10 +322,11 @@ def test_gdpr_contact_across_recorded_shapes(name, email, contact_id):
         ({"attributes": {"email": EMAIL}}, EMAIL, None),
         ({"contactEmail": f"  {EMAIL} "}, EMAIL, None),
         ({"data": {"contactEmail": EMAIL, "endUserId": 7}}, EMAIL, 7),
-        ({"id": "12"}, None, 12),
+        ({"id": "12"}, None, None),  # a bare id is not read as the contact's
         ({"email": "   ", "attributes": {"email": EMAIL}}, EMAIL, None),
         ({"contactId": 5, "endUserId": 6, "id": 7}, None, 5),
-        ({"data": {"contactId": "²", "id": 8}}, None, 8),
+        ({"data": {"contactId": "²", "endUserId": 8}}, None, 8),
+        ({"data": {"contactId": "²", "id": 8}}, None, None),
         ({"data": {"contactId": True}}, None, None),
         ({}, None, None),
     ],
@@ -397,3 +402,45 @@ def test_key_of_any_published_event_is_computed():
 )
 def test_key_is_the_same_however_the_event_was_built(body):
     assert DriftEvent.model_validate(body).key() == DriftEvent.from_body(body).key()
+
+
+# --- the payload union ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [
+        ("conversation_push", ConversationPush),
+        ("conversation_inactive", ConversationPush),
+        ("conversation_manual_push", ConversationPush),
+        ("gdpr_delete_requested_email", GdprDeleteRequested),
+        ("gdpr_delete_requested_nested", GdprDeleteRequested),
+        ("app_disconnected", AppDisconnected),
+        ("new_message", OtherEvent),
+        ("contact_updated", OtherEvent),
+    ],
+)
+def test_each_recorded_event_parses_into_its_payload_model(name, model):
+    payload = DriftEvent.from_body(recorded(name)).payload
+    assert type(payload) is model
+    if model is ConversationPush:
+        assert payload.conversation_id == SAMPLE_CONVERSATION_ID
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"type": "conversation_push", "data": {"conversationId": "abc"}}, "conversationId"),
+        ({"type": "conversation_inactive"}, "conversationId"),
+        ({"type": "gdpr_delete_requested", "data": {"id": 5}}, "names no contact"),
+    ],
+)
+def test_a_payload_that_cannot_be_acted_on_does_not_validate(body, problem):
+    with pytest.raises(ValidationError, match=problem):
+        DriftEvent.from_body(body).payload  # noqa: B018
+
+
+def test_gdpr_payload_names_the_contact():
+    payload = DriftEvent.from_body(recorded("gdpr_delete_requested_nested")).payload
+    assert isinstance(payload, GdprDeleteRequested)
+    assert (payload.email, payload.contact_id) == (EMAIL, CONTACT_ID)

@@ -251,12 +251,22 @@ def test_build_message_truncates_a_string_org_id_to_100_characters():
         {"type": "t" * 201},
         {"type": "x", "orgId": True},
         {"type": "x", "orgId": {"id": 1}},
-        {"type": "x", "data": "\ud800"},
     ],
     ids=repr,
 )
 def test_build_message_answers_400_for_a_bad_envelope(body):
     rejected(400, build_message, body)
+
+
+@pytest.mark.parametrize("text", ["Zo\ud83d", "\ud800", "\udfff tail", "ok \U0001f600"])
+def test_build_message_publishes_a_lone_surrogate_intact(text):
+    # GIVEN a verified body whose contact name holds half an emoji (valid JSON, no UTF-8 form)
+    body = {"type": "conversation_push", "orgId": 1, "data": {"name": text, "conversationId": 7}}
+    # WHEN the webhook builds its message THEN it is JSON that reads back to the same text
+    message = build_message(body)
+    assert json.loads(message.data)["data"]["name"] == text
+    assert message.data.decode("utf-8")  # the bytes are valid UTF-8
+    assert message.attributes["conversationId"] == "7"
 
 
 # --- Ingress: the order of checks -------------------------------------------------------------

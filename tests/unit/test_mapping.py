@@ -529,8 +529,39 @@ def test_unknown_function_is_caught_at_load(write):
     path = write('version: 1\nbody:\n  x: {expr: "upper(contact.email)"}\n')
     assert config_error(path) == (
         f"CRM_MAPPING_FILE: {path}: body.x: invalid JMESPath expression 'upper(contact.email)': "
-        "unknown function upper() (see https://jmespath.org/specification.html)"
+        "unknown function upper() (see https://jmespath.org/specification.html and "
+        "the text functions in examples/recipes/README.md)"
     )
+
+
+def test_the_text_functions_work_in_a_mapping(write):
+    # GIVEN a mapping that uses the text functions JMESPath lacks
+    body = render(
+        write,
+        '  html: {expr: "text_to_html(transcript)"}\n'
+        "  day: {expr: \"format_datetime(conversation.updated_at, '%Y-%m-%d')\"}\n"
+        "  short: {expr: \"truncate(transcript, `6`, '~')\"}\n"
+        "  dashed: {expr: \"replace(transcript, ' ', '-')\"}\n",
+    )
+    # THEN each renders from the document
+    assert body == {
+        "html": "line one<br>line two",
+        "day": "2021-09-21",
+        "short": "line ~",
+        "dashed": "line-one\nline-two",
+    }
+
+
+def test_a_text_function_failure_names_the_field_not_the_value(write):
+    # GIVEN a date format applied to text that is not a timestamp
+    loaded = load(write, 'version: 1\nbody:\n  day: {expr: "format_datetime(contact.email, \'%Y\')"}\n')
+    # WHEN it renders THEN a permanent error names the field and the function, not the email
+    with pytest.raises(MappingError) as caught:
+        loaded.render(DOCUMENT)
+    assert "body.day: format_datetime() was given text that is not an ISO 8601 timestamp" in (
+        caught.value.reason
+    )
+    assert "gregg@example.com" not in caught.value.reason
 
 
 def test_wrong_arity_is_caught_at_load(write):

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from samples import drift_seed as seed_data
 from shared import records
+from shared.errors import DriftTransientError
 from shared.records import ContactInfo, ConversationInfo, ConversationRecord, EventInfo
 
 BIG = 11751623441268736  # above 2**53 and not representable as a float
@@ -76,16 +77,30 @@ def test_bool_is_not_an_id() -> None:
             "inboxId": False,
             "relatedPlaybookId": True,
             "participants": [True, 5, False],
-        }
+        },
+        requested_id=42,
     )
 
-    assert info.id == 0
+    assert info.id == 42  # what was asked for, never 0
     assert info.contact_id is None
     assert info.inbox_id is None
     assert info.playbook_id is None
     assert info.participant_ids == [5]
     assert records.contact_info({"id": True}).id is None
-    assert records.participant({"id": False}).id == 0
+    assert records.participant({"id": False}) is None
+
+
+def test_a_conversation_answer_without_an_id_is_never_conversation_0() -> None:
+    assert records.conversation_info({"status": "closed"}, requested_id=7).id == 7
+    with pytest.raises(DriftTransientError):
+        records.conversation_info({"status": "closed"})
+
+
+@pytest.mark.parametrize("raw", ["1632240461843", " 1632240461843 ", 1632240461843])
+def test_epoch_millis_given_as_a_string_are_kept(raw) -> None:
+    info = records.conversation_info({"id": 5, "createdAt": raw})
+
+    assert info.model_dump(mode="json")["created_at"] == "2021-09-21T16:07:41.843Z"
 
 
 @pytest.mark.parametrize(

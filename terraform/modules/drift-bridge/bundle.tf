@@ -1,13 +1,18 @@
 # The deployable bundles built by `make bundle` (scripts/bundle.py): one zip per
-# function, main.py at its root, the shared package and requirements.txt. Each
-# object's name carries the zip's SHA-256, so any code change is a new object and
-# a redeploy, and an unchanged tree (the zips are byte-reproducible) is no change.
+# function, main.py at its root, the shared package and the locked requirements.txt; the
+# worker's also holds examples/mappings/ and examples/recipes/ and any mapping or recipe
+# file terraform/deploy.auto.tfvars names. Each object's name carries the zip's SHA-256,
+# so any code change is a new object and a redeploy, and an unchanged tree (the zips are
+# byte-reproducible) is no change. manifest.json lists what each zip holds, so the plan
+# can refuse a mapping or recipe file the worker would not find at start-up.
 
 locals {
   bundles = {
     webhook = "${var.bundle_dir}/webhook.zip"
     worker  = "${var.bundle_dir}/worker.zip"
   }
+  bundle_manifest     = jsondecode(file("${var.bundle_dir}/manifest.json"))
+  worker_bundle_files = toset(local.bundle_manifest.worker.files)
 }
 
 resource "google_storage_bucket" "sources" {

@@ -2,6 +2,7 @@
 #
 # webhook: HTTP, public (Drift cannot authenticate; the verification token is
 #          checked in code), publishes each verified event to the events topic.
+#          prevent_destroy: its URL is pasted into the Drift app.
 # worker:  CloudEvent function with no event_trigger: Terraform's push
 #          subscription (pubsub.tf) delivers to it. Its entry point is declared
 #          with @functions_framework.cloud_event, and functions-framework gives a
@@ -11,6 +12,9 @@
 #          it exactly like that).
 
 locals {
+  builtin_recipes = ["webhook", "hubspot", "salesforce", "pipedrive", "zoho", "dynamics", "marketo"]
+  recipe_is_file  = !contains(local.builtin_recipes, var.crm_recipe)
+
   webhook_env = {
     GOOGLE_CLOUD_PROJECT            = var.project_id
     PUBSUB_TOPIC                    = google_pubsub_topic.events.name
@@ -18,10 +22,18 @@ locals {
     LOG_LEVEL                       = var.log_level
   }
 
+  # Set only when they have a value (no empty or null variables reach the function).
   worker_optional_env = {
-    CRM_API_TOKEN_SECRET      = lookup(local.secret_versions, "crm_api_token", null)
-    CRM_SIGNING_SECRET_SECRET = lookup(local.secret_versions, "crm_signing_secret", null)
-    CRM_MAPPING_FILE          = var.crm_mapping_file
+    CRM_API_TOKEN_SECRET           = lookup(local.secret_versions, "crm_api_token", null)
+    CRM_SIGNING_SECRET_SECRET      = lookup(local.secret_versions, "crm_signing_secret", null)
+    CRM_OAUTH_CLIENT_SECRET_SECRET = lookup(local.secret_versions, "crm_oauth_client_secret", null)
+    CRM_OAUTH_REFRESH_TOKEN_SECRET = lookup(local.secret_versions, "crm_oauth_refresh_token", null)
+    CRM_ENDPOINT_URL               = var.crm_endpoint_url
+    CRM_MAPPING_FILE               = var.crm_mapping_file
+    CRM_BASE_URL                   = var.crm_base_url
+    CRM_OAUTH_TOKEN_URL            = var.crm_oauth_token_url
+    CRM_OAUTH_CLIENT_ID            = var.crm_oauth_client_id
+    CRM_OAUTH_SCOPE                = var.crm_oauth_scope
   }
 
   worker_env = merge(
@@ -30,7 +42,14 @@ locals {
       DEAD_LETTER_TOPIC         = google_pubsub_topic.dead_letter.name
       DRIFT_ACCESS_TOKEN_SECRET = local.secret_versions["drift_access_token"]
       DRIFT_API_BASE_URL        = var.drift_api_base_url
-      CRM_ENDPOINT_URL          = var.crm_endpoint_url
+      CRM_RECIPE                = var.crm_recipe
+      GDPR_ACTION               = var.gdpr_action
+      LEDGER                    = "firestore"
+      FIRESTORE_DATABASE        = google_firestore_database.ledger.name
+      LEDGER_COLLECTION_PREFIX  = var.ledger_collection_prefix
+      LEDGER_RETENTION_DAYS     = tostring(var.ledger_retention_days)
+      RECORD_REUSE_SECONDS      = tostring(var.record_reuse_seconds)
+      FUNCTION_TIMEOUT_SECONDS  = tostring(var.worker_timeout_seconds)
       MAX_EVENT_AGE_SECONDS     = tostring(var.max_event_age_seconds)
       LOG_LEVEL                 = var.log_level
     },
@@ -75,7 +94,7 @@ resource "google_artifact_registry_repository" "functions" {
 }
 
 resource "google_cloudfunctions2_function" "webhook" {
-  #checkov:skip=CKV_GCP_124:Drift delivers webhooks from the public internet from addresses it no longer publishes, so ingress must be ALLOW_ALL; every request is authenticated in code with the Drift verification token. The worker is internal-only.
+  #checkov:skip=CKV_GCP_124:Drift delivers webhooks from the public internet from addresses it no longer publishes, so ingress is ALLOW_ALL by default (var.webhook_ingress_settings admits a load balancer instead); every request is authenticated in code with the Drift verification token. The worker is internal-only.
   project     = var.project_id
   location    = var.region
   name        = local.names.webhook
@@ -102,10 +121,16 @@ resource "google_cloudfunctions2_function" "webhook" {
     max_instance_count               = var.webhook_max_instances
     max_instance_request_concurrency = var.webhook_concurrency
     # Drift posts from the internet, from addresses it no longer publishes.
-    ingress_settings               = "ALLOW_ALL"
+    ingress_settings               = var.webhook_ingress_settings
     all_traffic_on_latest_revision = true
     service_account_email          = google_service_account.webhook.email
     environment_variables          = local.webhook_env
+  }
+
+  # Drift posts to this function's URL: replacing it (a new name or region) would
+  # leave Drift posting to a URL that no longer exists, so a plan that would fails.
+  lifecycle {
+    prevent_destroy = true
   }
 
   depends_on = [
@@ -158,10 +183,25 @@ resource "google_cloudfunctions2_function" "worker" {
       condition     = local.worker_max_in_flight <= 20
       error_message = "worker_max_instances x worker_concurrency must be 20 or less: each event makes several Drift API calls and Drift rate-limits every app."
     }
+    precondition {
+      condition     = var.crm_recipe != "webhook" || var.crm_endpoint_url != null
+      error_message = "crm_endpoint_url is required with crm_recipe = \"webhook\" (the default): it is where every record is POSTed."
+    }
+    precondition {
+      condition     = !local.recipe_is_file || contains(local.worker_bundle_files, var.crm_recipe)
+      error_message = "crm_recipe names a file that is not in the worker's bundle: put it under examples/recipes/ (or name it in terraform/deploy.auto.tfvars) and run make bundle."
+    }
+    precondition {
+      condition     = var.crm_mapping_file == null || contains(local.worker_bundle_files, coalesce(var.crm_mapping_file, "-"))
+      error_message = "crm_mapping_file is not in the worker's bundle: use a file under examples/mappings/ (or name it in terraform/deploy.auto.tfvars) and run make bundle."
+    }
   }
 
+  # The ledger must exist (with its TTL policies) and be writable before the first event.
   depends_on = [
     time_sleep.build_iam,
+    google_firestore_field.ledger_ttl,
+    google_project_iam_member.worker_ledger,
     google_pubsub_topic_iam_member.dead_letter_worker,
     google_secret_manager_secret_iam_member.accessor,
   ]

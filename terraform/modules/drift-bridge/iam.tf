@@ -1,13 +1,17 @@
 # Every grant the bridge needs, each on the narrowest resource that carries it.
 # Additive *_iam_member resources only: nothing here can remove a binding that
-# someone else manages. tests/terraform/test_iam.py pins this exact list.
+# someone else manages. tests/terraform/test_tf_iam.py pins this exact list.
 #
 #   webhook SA       pubsub.publisher            events topic
 #                    secretmanager.secretAccessor verification token secret
 #   worker SA        pubsub.publisher            dead-letter topic
 #                    secretmanager.secretAccessor Drift access token (+ CRM secrets)
-#   push invoker SA  run.invoker                 worker's Cloud Run service
-#   allUsers         run.invoker                 webhook's Cloud Run service
+#                    datastore.user              project, conditioned on the ledger's
+#                                                database (Firestore grants are project-wide)
+#   push invoker SA  run.invoker                 worker's Cloud Run service, and project-wide
+#                                                conditioned on the worker's service name
+#   allUsers         run.invoker                 webhook's Cloud Run service (webhook_access =
+#                                                all_users; with invoker_iam_disabled no one)
 #   Pub/Sub agent    pubsub.publisher            dead-letter topic (dead-lettering)
 #                    pubsub.subscriber           worker subscription (dead-lettering)
 #                    iam.serviceAccountTokenCreator  push invoker SA (OIDC tokens)
@@ -19,6 +23,8 @@
 #                                                gcf-v2-sources-<number>-<region>
 #                                                bucket Cloud Functions stages
 #                                                the source in
+#
+# The pipeline's identities and their grants are in cicd.tf.
 
 # --- webhook ----------------------------------------------------------------
 
@@ -31,9 +37,19 @@ resource "google_pubsub_topic_iam_member" "events_webhook" {
 
 # Drift cannot authenticate to Google, so the webhook's Cloud Run service is the
 # one public resource; the function rejects any request without the app's
-# verification token (401) before doing anything else.
+# verification token (401) before doing anything else. Two ways to open it:
+#
+# all_users: an allUsers run.invoker binding on the service.
+# invoker_iam_disabled: for organisations whose iam.allowedPolicyMemberDomains
+#   (domain restricted sharing) refuses allUsers. Cloud Run can skip the invoker
+#   check of a service altogether (its invokerIamDisabled field); Cloud Functions
+#   manages the webhook's service and has no such field of its own, so Terraform
+#   sets it with `gcloud run services update --no-invoker-iam-check` (the gcloud CLI
+#   must be where terraform runs: cloudbuild-apply.yaml runs it in the gcloud image)
+#   and again after every change of the function.
 resource "google_cloud_run_v2_service_iam_member" "webhook_public" {
   #checkov:skip=CKV_GCP_102:Public on purpose: Drift's webhook delivery cannot send Google credentials. The function authenticates every request with Drift's verification token (constant-time compare) and only publishes to Pub/Sub.
+  count    = var.webhook_access == "all_users" ? 1 : 0
   project  = var.project_id
   location = var.region
   name     = google_cloudfunctions2_function.webhook.service_config[0].service
@@ -45,6 +61,17 @@ resource "google_cloud_run_v2_service_iam_member" "webhook_public" {
   }
 }
 
+resource "terraform_data" "webhook_invoker_check_disabled" {
+  count = var.webhook_access == "invoker_iam_disabled" ? 1 : 0
+  triggers_replace = [
+    google_cloudfunctions2_function.webhook.service_config[0].service,
+    google_cloudfunctions2_function.webhook.update_time,
+  ]
+  provisioner "local-exec" {
+    command = "gcloud run services update ${google_cloudfunctions2_function.webhook.service_config[0].service} --project=${var.project_id} --region=${var.region} --no-invoker-iam-check --quiet"
+  }
+}
+
 # --- worker -----------------------------------------------------------------
 
 resource "google_pubsub_topic_iam_member" "dead_letter_worker" {
@@ -52,6 +79,19 @@ resource "google_pubsub_topic_iam_member" "dead_letter_worker" {
   topic   = google_pubsub_topic.dead_letter.name
   role    = "roles/pubsub.publisher"
   member  = local.members.worker
+}
+
+# The ledger. Firestore roles exist only at project level; the condition narrows this
+# one to the ledger's database.
+resource "google_project_iam_member" "worker_ledger" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = local.members.worker
+  condition {
+    title       = "ledger-database-only"
+    description = "Only the delivery ledger's Firestore database."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${google_firestore_database.ledger.name}\""
+  }
 }
 
 # --- secrets: each one readable by the one function that uses it -------------
@@ -65,6 +105,22 @@ resource "google_secret_manager_secret_iam_member" "accessor" {
 }
 
 # --- push invoker -----------------------------------------------------------
+
+# No 403 window when the worker is replaced: a replaced function is a new Cloud Run
+# service of the same name, created without the service-level binding below until
+# Terraform re-creates it. This project-level grant, conditioned on the service's name,
+# does not belong to the service, so it holds from the first request of the new one.
+# The service-level binding stays as the plain, unconditioned grant.
+resource "google_project_iam_member" "push_invoker_worker_by_name" {
+  project = var.project_id
+  role    = "roles/run.invoker"
+  member  = local.members.push_invoker
+  condition {
+    title       = "worker-service-only"
+    description = "Only the worker's Cloud Run service, whatever its generation."
+    expression  = "resource.name.endsWith(\"/locations/${var.region}/services/${local.names.worker}\")"
+  }
+}
 
 resource "google_cloud_run_v2_service_iam_member" "worker_push_invoker" {
   project  = var.project_id

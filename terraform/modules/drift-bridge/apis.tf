@@ -7,6 +7,7 @@ locals {
     "cloudbuild.googleapis.com",           # builds the bundles into images
     "cloudfunctions.googleapis.com",       # the two functions (2nd gen)
     "cloudresourcemanager.googleapis.com", # project lookup and project IAM
+    "firestore.googleapis.com",            # the delivery ledger
     "iam.googleapis.com",                  # service accounts
     "logging.googleapis.com",              # log-based metrics
     "monitoring.googleapis.com",           # alert policies, notification channels

@@ -8,6 +8,12 @@
 # The worker's subscription is Terraform's own "direct Pub/Sub trigger" rather
 # than an Eventarc trigger: Eventarc manages its subscription itself, so neither
 # its dead-letter policy nor its retry policy could be set here.
+#
+# Loss-proofing: both topics keep every message for topic_retention_days whether or not
+# it was acknowledged, so a re-created subscription starts from nothing lost and
+# `gcloud pubsub subscriptions seek <sub> --time=...` replays a window. Topics and
+# subscriptions are prevent_destroy: the webhook publishes to the topic by name and the
+# subscriptions hold undelivered events.
 
 locals {
   # Pub/Sub waits this long for the worker's answer before it redelivers: it must
@@ -32,18 +38,26 @@ resource "google_project_service_identity" "pubsub" {
 
 resource "google_pubsub_topic" "events" {
   #checkov:skip=CKV_GCP_83:CMEK is opt-in through var.pubsub_kms_key_name; by default Pub/Sub encrypts at rest with Google-managed keys, which fits transient event payloads.
-  project      = var.project_id
-  name         = var.events_topic_name
-  kms_key_name = var.pubsub_kms_key_name
-  depends_on   = [time_sleep.apis, google_kms_crypto_key_iam_member.pubsub_agent]
+  project                    = var.project_id
+  name                       = var.events_topic_name
+  kms_key_name               = var.pubsub_kms_key_name
+  message_retention_duration = "${var.topic_retention_days * 86400}s"
+  lifecycle {
+    prevent_destroy = true
+  }
+  depends_on = [time_sleep.apis, google_kms_crypto_key_iam_member.pubsub_agent]
 }
 
 resource "google_pubsub_topic" "dead_letter" {
   #checkov:skip=CKV_GCP_83:CMEK is opt-in through var.pubsub_kms_key_name; by default Pub/Sub encrypts with Google-managed keys.
-  project      = var.project_id
-  name         = var.dead_letter_topic_name
-  kms_key_name = var.pubsub_kms_key_name
-  depends_on   = [time_sleep.apis, google_kms_crypto_key_iam_member.pubsub_agent]
+  project                    = var.project_id
+  name                       = var.dead_letter_topic_name
+  kms_key_name               = var.pubsub_kms_key_name
+  message_retention_duration = "${var.topic_retention_days * 86400}s"
+  lifecycle {
+    prevent_destroy = true
+  }
+  depends_on = [time_sleep.apis, google_kms_crypto_key_iam_member.pubsub_agent]
 }
 
 # Keeps every dead letter (Pub/Sub drops messages published to a topic without a
@@ -57,6 +71,9 @@ resource "google_pubsub_subscription" "dead_letter" {
   retain_acked_messages      = false
   expiration_policy {
     ttl = "" # never expires, however long nobody pulls
+  }
+  lifecycle {
+    prevent_destroy = true
   }
 }
 
@@ -92,6 +109,7 @@ resource "google_pubsub_subscription" "worker" {
   }
 
   lifecycle {
+    prevent_destroy = true
     precondition {
       condition     = var.retry_minimum_backoff_seconds <= var.retry_maximum_backoff_seconds
       error_message = "retry_minimum_backoff_seconds must not exceed retry_maximum_backoff_seconds."
@@ -106,6 +124,7 @@ resource "google_pubsub_subscription" "worker" {
   # the invoker, and dead-lettering must be allowed, from the first message.
   depends_on = [
     google_cloud_run_v2_service_iam_member.worker_push_invoker,
+    google_project_iam_member.push_invoker_worker_by_name,
     google_pubsub_subscription.dead_letter,
     google_pubsub_topic_iam_member.dead_letter_pubsub_agent,
     google_service_account_iam_member.push_invoker_token_creator,

@@ -5,7 +5,8 @@
 #
 # The functions read `.../versions/latest` at run time through their own service
 # account and re-read it on an authentication failure, so rotating a value is one
-# `versions add` with no redeploy.
+# `versions add` with no redeploy. prevent_destroy: a secret holds its versions, and
+# nothing can bring a deleted value back, so a plan that would delete one fails.
 
 locals {
   secrets = {
@@ -25,7 +26,7 @@ locals {
       enabled = var.enable_crm_api_token
       env     = "CRM_API_TOKEN_SECRET"
       reader  = "worker"
-      summary = "Bearer token the worker sends to the CRM endpoint."
+      summary = "API token the worker sends to the CRM (bearer token, or the vendor's token header)."
     }
     crm_signing_secret = {
       enabled = var.enable_crm_signing_secret
@@ -33,8 +34,24 @@ locals {
       reader  = "worker"
       summary = "HMAC-SHA256 key the worker signs CRM bodies with (X-Signature)."
     }
+    crm_oauth_client_secret = {
+      enabled = var.enable_crm_oauth_client_secret
+      env     = "CRM_OAUTH_CLIENT_SECRET_SECRET"
+      reader  = "worker"
+      summary = "OAuth2 client secret of the CRM app, for recipes that use OAuth2."
+    }
+    crm_oauth_refresh_token = {
+      enabled = var.enable_crm_oauth_refresh_token
+      env     = "CRM_OAUTH_REFRESH_TOKEN_SECRET"
+      reader  = "worker"
+      summary = "OAuth2 refresh token of the CRM app, for the refresh-token grant."
+    }
   }
   enabled_secrets = { for k, v in local.secrets : k => v if v.enabled }
+
+  # automatic: Google places the replicas; user_managed: one replica in the function's
+  # region, for a gcp.resourceLocations policy that refuses global resources.
+  secret_replica_locations = var.secret_replication == "user_managed" ? [var.region] : []
 
   # What the functions get in their *_SECRET variables.
   secret_versions = {
@@ -51,7 +68,24 @@ resource "google_secret_manager_secret" "this" {
     summary = each.value.summary
   }
   replication {
-    auto {}
+    dynamic "auto" {
+      for_each = length(local.secret_replica_locations) == 0 ? [true] : []
+      content {}
+    }
+    dynamic "user_managed" {
+      for_each = length(local.secret_replica_locations) == 0 ? [] : [true]
+      content {
+        dynamic "replicas" {
+          for_each = local.secret_replica_locations
+          content {
+            location = replicas.value
+          }
+        }
+      }
+    }
+  }
+  lifecycle {
+    prevent_destroy = true
   }
   depends_on = [time_sleep.apis]
 }
