@@ -82,6 +82,7 @@ def measure(ctx: Context) -> dict[str, Any]:
             "DRIFT_API_BASE_URL": sim.url,
             "CRM_ENDPOINT_URL": f"{sink.url}/crm/records",
             "LOG_LEVEL": "INFO",
+            "LEDGER": "memory",  # the ledger's own cost is section "ledger"
         }
         with patched_env(**env):
             settings = WorkerSettings()
@@ -197,7 +198,7 @@ class _StageTimer:
         self._patched: list[tuple[Any, str]] = []
         for owner, name, into in (
             (getattr(handler, "gatherer", None), "record", self.gather),
-            (getattr(handler, "crm", None), "send", self.crm),
+            (getattr(handler, "runner", None), "deliver", self.crm),
         ):
             if owner is not None and hasattr(owner, name):  # the handler may have been reshaped
                 self._wrap(owner, name, into)

@@ -8,7 +8,10 @@ told to fail (any 4xx/5xx status, ``slow``, ``reset``) so the worker's retry pat
 
 Every request to a CRM path is an *attempt*; only the ones answered 2xx are *received*.
 
-Humans: ``GET /`` shows what arrived, newest first, refreshing every 2 s. Programs:
+People: ``GET /`` shows what arrived, newest first: per request a summary (event, conversation,
+contact, participants, outcome, signature), the transcript, and the raw request folded below;
+new requests appear without a reload (the page polls ``GET /_sink/cards?after=N``), and a filter
+keeps one conversation (``GET /?conversation=ID``). Programs:
 ``GET /_sink/received``, ``GET /_sink/attempts``, ``POST /_sink/faults {"kind", "times"}``,
 ``POST /_sink/faults/clear``, ``POST /_sink/reset``, ``GET /_sink/health``.
 
@@ -379,47 +382,226 @@ class CrmSink(BackgroundServer):
 
     # -- the human page ---------------------------------------------------------------------
 
-    def render_html(self) -> str:
-        attempts = self.attempts()
-        shown = list(reversed(attempts))[:HTML_PAGE_LIMIT]
+    def render_html(self, conversation: str | None = None) -> str:
+        """The page for people: newest first, live (see ``_PAGE_SCRIPT``), optionally only the
+        requests about one conversation (``GET /?conversation=ID``, also the filter box)."""
+        wanted = (conversation or "").strip()
+        shown = [
+            r for r in reversed(self.attempts()) if not wanted or wanted in _summary(r).conversation
+        ][:HTML_PAGE_LIMIT]
+        last = self.attempt_count
         parts = [
             "<!doctype html><html><head><meta charset='utf-8'>",
-            "<meta http-equiv='refresh' content='2'>",
-            "<title>CRM sink</title><style>",
-            "body{font-family:sans-serif;margin:1em}pre{background:#f4f4f4;padding:.5em;",
-            "overflow:auto;white-space:pre-wrap}.r{border:1px solid #ccc;margin:.6em 0;",
-            "padding:.5em}.accepted{border-left:6px solid #2a2}.rejected{border-left:6px solid",
-            " #c22}.faulted{border-left:6px solid #e90}small{color:#666}",
-            "</style></head><body><h1>CRM sink</h1>",
-            f"<p>{len(self.received())} accepted, {self.attempt_count} attempts. Newest first"
-            f" (at most {HTML_PAGE_LIMIT} shown). Refreshes every 2 s.</p>",
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+            f"<title>CRM sink</title><style>{_PAGE_STYLE}</style></head><body>",
+            "<h1>CRM sink</h1>",
+            f"<p id='counts'>{html.escape(self._counts())}</p>",
+            "<p class='tools'><label>Conversation id <input id='filter' type='search' "
+            f"value='{html.escape(wanted)}' placeholder='all conversations' autocomplete='off'>"
+            "</label> <small>Newest first; new requests appear here as they arrive.</small></p>",
+            f"<main id='records' data-last='{last}'>",
         ]
         if not shown:
-            parts.append("<p><em>Nothing received yet.</em></p>")
-        for r in shown:
-            if r.signature_ok is None:
-                signature = "not checked (no signing secret)"
-            else:
-                signature = "valid" if r.signature_ok else "INVALID"
-            if r.json is not None:
-                body = json.dumps(r.json, indent=2, ensure_ascii=False, sort_keys=True)
-            else:
-                body = r.text
-            headers = "\n".join(f"{k}: {v}" for k, v in redact_headers(r.headers).items())
-            target = r.path + (f"?{r.query}" if r.query else "")
-            fault = f" ({r.fault})" if r.fault else ""
-            parts.append(
-                f"<div class='r {html.escape(r.outcome)}'>"
-                f"<b>#{r.seq} {html.escape(r.method)} {html.escape(target)}</b> "
-                f"<small>{html.escape(_iso(r.time))}</small><br>"
-                f"outcome: {html.escape(r.outcome)}{html.escape(fault)}, status "
-                f"{r.status or 'dropped'}, signature: {html.escape(signature)}, "
-                f"idempotency key: {html.escape(r.idempotency_key or '-')}"
-                f"<details><summary>headers</summary><pre>{html.escape(headers)}</pre></details>"
-                f"<pre>{html.escape(body)}</pre></div>"
-            )
-        parts.append("</body></html>")
+            parts.append("<p id='empty'><em>Nothing received yet.</em></p>")
+        parts.extend(render_card(r) for r in shown)
+        parts.append(f"</main><script>{_PAGE_SCRIPT}</script></body></html>")
         return "".join(parts)
+
+    def _counts(self) -> str:
+        return f"{len(self.received())} accepted, {self.attempt_count} attempts in all."
+
+    def cards_after(self, seq: int) -> dict[str, Any]:
+        """What the page's poll gets: the cards of the requests after ``seq``, oldest first."""
+        newer = [r for r in self.attempts() if r.seq > seq][-HTML_PAGE_LIMIT:]
+        return {
+            "counts": self._counts(),
+            "last": max([seq, *(r.seq for r in newer)]),
+            "cards": [
+                {"seq": r.seq, "conversation": _summary(r).conversation, "html": render_card(r)}
+                for r in newer
+            ],
+        }
+
+
+# -- the page for people --------------------------------------------------------------------
+
+_PAGE_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:1em;max-width:70em}"
+    "pre{background:#f4f4f4;padding:.5em;overflow:auto;white-space:pre-wrap}"
+    ".r{border:1px solid #ccc;margin:.8em 0;padding:.5em .8em}"
+    ".accepted{border-left:6px solid #2a2}.rejected{border-left:6px solid #c22}"
+    ".faulted{border-left:6px solid #e90}small{color:#666}"
+    "dl.summary{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin:.4em 0}"
+    "dl.summary dt{color:#555}dl.summary dd{margin:0}"
+    ".bad{color:#c22;font-weight:bold}h3{font-size:1em;margin:.6em 0 .2em}"
+)
+
+# Polls /_sink/cards for what is newer than the last request shown and puts it on top, leaving
+# every card already shown (and whatever a person opened in it) as it is; the filter hides the
+# cards of other conversations. No reload, no external assets.
+_PAGE_SCRIPT = """
+(function () {
+  var box = document.getElementById('records');
+  var filter = document.getElementById('filter');
+  var last = Number(box.dataset.last || 0);
+  function apply() {
+    var wanted = filter.value.trim();
+    Array.prototype.forEach.call(box.querySelectorAll('article.r'), function (card) {
+      card.hidden = wanted !== '' && (card.dataset.conversation || '').indexOf(wanted) < 0;
+    });
+  }
+  filter.addEventListener('input', function () {
+    apply();
+    var wanted = filter.value.trim();
+    history.replaceState(null, '', wanted ? '?conversation=' + encodeURIComponent(wanted)
+                                          : location.pathname);
+  });
+  function poll() {
+    fetch('/_sink/cards?after=' + last, {cache: 'no-store'})
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (data) {
+          data.cards.forEach(function (card) {
+            if (!document.getElementById('r-' + card.seq)) {
+              box.insertAdjacentHTML('afterbegin', card.html);
+            }
+          });
+          if (data.cards.length) {
+            var empty = document.getElementById('empty');
+            if (empty) { empty.remove(); }
+            apply();
+          }
+          last = Math.max(last, data.last);
+          document.getElementById('counts').textContent = data.counts;
+        }
+      })
+      .catch(function () {})
+      .then(function () { setTimeout(poll, 1000); });
+  }
+  apply();
+  setTimeout(poll, 1000);
+})();
+"""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a person looks for first in a request: which event, which conversation, whose."""
+
+    event_type: str
+    conversation: str
+    contact_name: str
+    contact_email: str
+    company: str
+    participants: str
+    transcript: str | None
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _dig(body: Any, *paths: str) -> Any:
+    """The first of the dotted ``paths`` present in ``body`` (a vendor body, or ours)."""
+    for path in paths:
+        value: Any = body
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                value = None
+                break
+            value = value[part]
+        if value not in (None, "", [], {}):
+            return value
+    return None
+
+
+def _summary(record: SinkRecord) -> Summary:
+    body = record.json if isinstance(record.json, dict) else {}
+    contact = _dig(body, "contact") if isinstance(_dig(body, "contact"), dict) else {}
+    name = _dig(contact, "name") or " ".join(
+        str(part)
+        for part in (_dig(contact, "first_name", "firstName"), _dig(contact, "last_name"))
+        if part
+    )
+    participants = _dig(body, "participants")
+    if isinstance(participants, list):
+        people = []
+        for person in participants:
+            if isinstance(person, dict):
+                label = _text(person.get("name")) or _text(person.get("email")) or "?"
+                if person.get("email") and person.get("name"):
+                    label += f" <{person['email']}>"
+                people.append(label)
+            else:
+                people.append(_text(person))
+        participants_text = ", ".join(people)
+    else:
+        participants_text = _text(participants)
+    transcript = _dig(body, "transcript")
+    return Summary(
+        event_type=_text(_dig(body, "type", "event.type", "event_type", "action")),
+        conversation=_text(_dig(body, "conversation.id", "conversation_id", "conversationId")),
+        contact_name=_text(name),
+        contact_email=_text(_dig(contact, "email")),
+        company=_text(_dig(contact, "company", "company_name")),
+        participants=participants_text,
+        transcript=transcript if isinstance(transcript, str) else None,
+    )
+
+
+def _raw_body(record: SinkRecord) -> str:
+    """The body as sent: JSON indented with its keys in the order they came, else the text."""
+    if record.json is not None:
+        return json.dumps(record.json, indent=2, ensure_ascii=False)
+    return record.text
+
+
+def render_card(record: SinkRecord) -> str:
+    """One request: its summary first, the transcript, then the raw request folded."""
+    summary = _summary(record)
+    esc = html.escape
+    if record.signature_ok is None:
+        signature = "not checked (no signing secret)"
+    else:
+        signature = "valid" if record.signature_ok else "<span class='bad'>INVALID</span>"
+    outcome = f"{record.outcome}, answered {record.status or 'nothing (dropped)'}"
+    if record.fault:
+        outcome += f" (injected fault: {record.fault})"
+    rows = [
+        ("Event", summary.event_type or "-"),
+        ("Conversation", summary.conversation or "-"),
+        ("Contact", summary.contact_name or "-"),
+        ("Email", summary.contact_email or "-"),
+        ("Company", summary.company or "-"),
+        ("Participants", summary.participants or "-"),
+        ("Outcome", outcome),
+    ]
+    target = record.path + (f"?{record.query}" if record.query else "")
+    headers = "\n".join(f"{k}: {v}" for k, v in redact_headers(record.headers).items())
+    heading = summary.event_type or f"{record.method} {target}"
+    if summary.conversation:
+        heading += f" · conversation {summary.conversation}"
+    parts = [
+        f"<article class='r {esc(record.outcome)}' id='r-{record.seq}' data-seq='{record.seq}'"
+        f" data-conversation='{esc(summary.conversation)}'>",
+        f"<b>#{record.seq} {esc(heading)}</b> <small>{esc(_iso(record.time))}</small>",
+        "<dl class='summary'>",
+        *(f"<dt>{label}</dt><dd>{esc(value)}</dd>" for label, value in rows),
+        f"<dt>Signature</dt><dd>{signature}</dd></dl>",
+    ]
+    if summary.transcript is not None:
+        parts.append(f"<h3>Transcript</h3><pre class='transcript'>{esc(summary.transcript)}</pre>")
+    parts.append(
+        f"<details><summary>{esc(record.method)} {esc(target)}: headers and body as sent"
+        f" (idempotency key {esc(record.idempotency_key or '-')})</summary>"
+        f"<pre class='headers'>{esc(headers)}</pre><pre class='body'>{esc(_raw_body(record))}</pre>"
+        "</details></article>"
+    )
+    return "".join(parts)
 
 
 # -- HTTP -----------------------------------------------------------------------------------
@@ -444,7 +626,7 @@ class _SinkHandler(BaseHandler):
             elif self.command in RECORDED_METHODS:
                 self._crm()
             elif self.command in ("GET", "HEAD") and self.route in ("/", "/index.html"):
-                page = self.sink.render_html().encode("utf-8")
+                page = self.sink.render_html(self.query_value("conversation")).encode("utf-8")
                 self.send_bytes(
                     200, page, "text/html; charset=utf-8", {"Cache-Control": "no-store"}
                 )
@@ -517,6 +699,12 @@ class _SinkHandler(BaseHandler):
                 self.send_json(200, [r.to_dict() for r in sink.received()])
             elif route == "/_sink/attempts":
                 self.send_json(200, [r.to_dict() for r in sink.attempts()])
+            elif route == "/_sink/cards":
+                after = self.query_value("after") or "0"
+                if not after.isdigit():
+                    self.send_json(400, {"ok": False, "error": "after: a request number"})
+                else:
+                    self.send_json(200, sink.cards_after(int(after)), {"Cache-Control": "no-store"})
             else:
                 self.send_json(404, {"ok": False, "error": "not found"})
             return

@@ -264,6 +264,7 @@ class ConsoleFeed:
         self.interval = interval
         self._offsets = dict.fromkeys(logs, 0)
         self._partial = dict.fromkeys(logs, b"")
+        self._inodes: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-feed", daemon=True)
 
@@ -295,8 +296,10 @@ class ConsoleFeed:
     def _read(self, component: str, path: Path) -> list[dict[str, Any]]:
         try:
             with path.open("rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size < self._offsets[component]:  # started afresh
+                status = os.fstat(handle.fileno())
+                fresh = status.st_ino != self._inodes.get(component, status.st_ino)
+                self._inodes[component] = status.st_ino
+                if fresh or status.st_size < self._offsets[component]:  # started afresh
                     self._offsets[component], self._partial[component] = 0, b""
                 handle.seek(self._offsets[component])
                 chunk = handle.read()

@@ -11,7 +11,7 @@ source map embeds the generated TypeScript. That TypeScript lists every argument
 Terraform name in ``...ToHclTerraform`` functions (``isBlock`` tells a block from an attribute,
 ``listMapperHcl`` a repeatable block from a single one) and a comment before each getter:
 ``// name - computed: X, optional: Y, required: Z``. ``build_schema`` reads those into a compact
-JSON cache (``.venv/tf-schema/google-6.50.0.json``, about 1 MB); the wheel itself is fetched once
+JSON cache (``.venv/tf-schema/google-6.50.0.json``, under 1 MB); the wheel itself is fetched once
 with pip and checked against the SHA-256 pinned below, so the schema is exactly 6.50.0's.
 
 The check then walks every ``*.tf`` file under the given directories and reports, per file:

@@ -390,7 +390,16 @@ def _compile_expression(source: str, field: str) -> Any:
 
 
 def _check_functions(ast: dict[str, Any]) -> str | None:
-    """Unknown functions and wrong arities, which JMESPath itself reports only when it runs."""
+    """Unknown functions and wrong arities, which JMESPath itself reports only when it runs,
+    and ``!a.b``, which JMESPath reads as ``(!a).b`` (always null)."""
+    children = ast.get("children") or []
+    if (
+        ast.get("type") in ("subexpression", "index_expression", "projection")
+        and children
+        and isinstance(children[0], dict)
+        and children[0].get("type") == "not_expression"
+    ):
+        return "! applies to the first name only (JMESPath reads !a.b as (!a).b): write !(a.b)"
     if ast.get("type") == "function_expression":
         name, arity = ast["value"], len(ast["children"])
         entry = _FUNCTIONS.get(name)

@@ -215,6 +215,8 @@ class VendorStandIn(BackgroundServer):
 
     vendor: ClassVar[str] = ""
     routes: ClassVar[tuple[Route, ...]] = ()
+    # Vendor-specific faults (e.g. Marketo's daily quota), answered by extra_fault_answer().
+    extra_fault_kinds: ClassVar[tuple[str, ...]] = ()
     thread_name = "vendor-standin"
 
     def __init__(
@@ -343,8 +345,9 @@ class VendorStandIn(BackgroundServer):
         retry_after: float | None = DEFAULT_RETRY_AFTER,
     ) -> None:
         """Queue a fault for the next ``times`` requests to ``endpoint`` (None: forever)."""
-        if kind not in FAULT_KINDS:
-            raise StandInError(f"unknown fault kind {kind!r}; one of {FAULT_KINDS}")
+        kinds = FAULT_KINDS + self.extra_fault_kinds
+        if kind not in kinds:
+            raise StandInError(f"unknown fault kind {kind!r}; one of {kinds}")
         if times is not None and times < 1:
             raise StandInError("times must be >= 1 or None")
         self._check_endpoint(endpoint, allow_any=True)
@@ -379,7 +382,7 @@ class VendorStandIn(BackgroundServer):
         with self.lock:
             return {ep: [(k, t) for k, t, _ in q] for ep, q in self._faults.items() if q}
 
-    def _take_fault(
+    def _standin_take_fault(
         self, endpoint: str, *, include_any: bool = True
     ) -> tuple[str, float | None] | None:
         """The next fault for ``endpoint``; ``"*"`` faults only when ``include_any`` (token
@@ -418,6 +421,11 @@ class VendorStandIn(BackgroundServer):
             content_type="text/html; charset=utf-8",
         )
 
+    def extra_fault_answer(
+        self, kind: str, request: RecordedRequest, retry_after: float | None
+    ) -> Answer:
+        raise NotImplementedError(kind)
+
     def not_found_answer(self, request: RecordedRequest) -> Answer:
         raise NotImplementedError
 
@@ -435,7 +443,7 @@ class VendorStandIn(BackgroundServer):
 
     # -- the pipeline -----------------------------------------------------------------------
 
-    def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+    def _standin_match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         wrong_method = False
         for candidate in self.routes:
             match = candidate.pattern.match(path)
@@ -447,14 +455,14 @@ class VendorStandIn(BackgroundServer):
             return candidate, {k: v for k, v in match.groupdict().items() if v is not None}, False
         return None, {}, wrong_method
 
-    def _record(self, request: RecordedRequest) -> None:
+    def _standin_record(self, request: RecordedRequest) -> None:
         with self.lock:
             self._seq += 1
             request.seq = self._seq
             self._counts[request.endpoint] += 1
             self._requests.append(request)
 
-    def _answered(self, request: RecordedRequest, status: int) -> None:
+    def _standin_answered(self, request: RecordedRequest, status: int) -> None:
         with self._cond:
             request.status = status
             self._cond.notify_all()
@@ -505,7 +513,7 @@ class _StandInHandler(BaseHandler):
 
     def _api(self) -> None:
         standin = self.standin
-        matched, params, wrong_method = standin._match(self.command, self.route)
+        matched, params, wrong_method = standin._standin_match(self.command, self.route)
         request = RecordedRequest(
             vendor=standin.vendor,
             endpoint=matched.endpoint if matched else "unknown",
@@ -517,10 +525,10 @@ class _StandInHandler(BaseHandler):
             time=time.time(),
             path_params=params,
         )
-        standin._record(request)
+        standin._standin_record(request)
         if not self.pause(standin.latency):
             self.drop_connection(reset=False)  # stopping
-            standin._answered(request, 0)
+            standin._standin_answered(request, 0)
             return
         if matched is None:
             answer = standin.not_found_answer(request)
@@ -528,16 +536,18 @@ class _StandInHandler(BaseHandler):
                 answer.status = 405
             self._finish(request, answer)
             return
-        fault = standin._take_fault(matched.endpoint, include_any=matched.auth)
+        fault = standin._standin_take_fault(matched.endpoint, include_any=matched.auth)
         kind, retry_after = fault if fault else (None, None)
         if kind == RESET:
             request.fault = kind
             self.drop_connection(reset=True)
-            standin._answered(request, 0)
+            standin._standin_answered(request, 0)
             return
-        if kind in (RATE_LIMIT, EXPIRED_TOKEN, SERVER_ERROR):
+        if kind in (RATE_LIMIT, EXPIRED_TOKEN, SERVER_ERROR, *standin.extra_fault_kinds):
             request.fault = kind
-            if kind == RATE_LIMIT:
+            if kind in standin.extra_fault_kinds:
+                answer = standin.extra_fault_answer(kind, request, retry_after)
+            elif kind == RATE_LIMIT:
                 answer = standin.rate_limit_answer(request, retry_after)
             elif kind == EXPIRED_TOKEN:
                 answer = standin.expired_token_answer(request)
@@ -556,13 +566,13 @@ class _StandInHandler(BaseHandler):
             request.fault = kind
             request.lost_status = answer.status
             self.drop_connection(reset=False)
-            standin._answered(request, 0)
+            standin._standin_answered(request, 0)
             return
         self._finish(request, answer)
 
     def _finish(self, request: RecordedRequest, answer: Answer) -> None:
         self._send(answer)
-        self.standin._answered(request, answer.status)
+        self.standin._standin_answered(request, answer.status)
 
     # -- control plane (no auth) ------------------------------------------------------------
 

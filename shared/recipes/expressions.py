@@ -99,15 +99,20 @@ def picks(spec: dict[str, str], field: str) -> list[tuple[str, Expression]]:
     return result
 
 
+_RESERVED = ":/?#[]@!$&'()*+,;=%"
+
+
 class UrlTemplate:
     """Text with ``{expression}`` placeholders, each value percent-encoded as one path segment
-    (or query value); ``{{`` and ``}}`` are literal braces. A URL given as a node
-    (``{expr: ...}``) is used as it renders, unencoded."""
+    (or query value); ``{+expression}`` keeps the characters URLs reserve (``/``, ``?``...), as
+    RFC 6570's reserved expansion does, for a value that is a path (``{+vars.api}/composite``).
+    ``{{`` and ``}}`` are literal braces. A URL given as a node (``{expr: ...}``) is used as it
+    renders, unencoded."""
 
     def __init__(self, source: str, field: str) -> None:
         self.source = source
         self.field = field
-        self.parts: list[str | Expression] = []
+        self.parts: list[str | tuple[Expression, bool]] = []
         for match in _TOKEN.finditer(source):
             token = match.group(0)
             if token in ("{{", "}}"):
@@ -117,13 +122,24 @@ class UrlTemplate:
                     field, f"unmatched {token!r} in the URL (write {token * 2} for a brace)"
                 )
             elif match.group(1) is not None:
-                self.parts.append(expression(match.group(1).strip(), field))
+                source = match.group(1).strip()
+                reserved = source.startswith("+")
+                compiled = expression(source[1:].strip() if reserved else source, field)
+                self.parts.append((compiled, reserved))
             else:
                 self.parts.append(token)
 
     @property
+    def starts_with_path(self) -> bool:
+        """A relative URL (after the API base): ``/...`` or ``{+...}`` first."""
+        first = self.parts[0] if self.parts else ""
+        return (isinstance(first, str) and first.startswith("/")) or (
+            isinstance(first, tuple) and first[1]
+        )
+
+    @property
     def reads_answers(self) -> bool:
-        return any(isinstance(p, Expression) and p.reads_answers for p in self.parts)
+        return any(isinstance(p, tuple) and p[0].reads_answers for p in self.parts)
 
     def render(self, context: dict[str, Any]) -> str:
         out = []
@@ -131,11 +147,12 @@ class UrlTemplate:
             if isinstance(part, str):
                 out.append(part)
                 continue
-            value = part.value(context)
+            compiled, reserved = part
+            value = compiled.value(context)
             if value is None or isinstance(value, bool | list | dict):
                 got = "null" if value is None else type_name(value)
                 raise MappingError(
-                    f"{self.field}: {{{part.source}}} must give text or a number, got {got}"
+                    f"{self.field}: {{{compiled.source}}} must give text or a number, got {got}"
                 )
-            out.append(quote(str(value), safe=""))
+            out.append(quote(str(value), safe=_RESERVED if reserved else ""))
         return "".join(out)

@@ -335,10 +335,10 @@ def _request(spec: RequestSpec, where: str, mapping_step: bool = False) -> dict[
             f"{where}.url", "required (a path such as /crm/v3/objects/notes/{saved.note_id})"
         )
     if isinstance(spec.url, str):
-        if not spec.url.startswith(("/", "http://", "https://")):
+        if not spec.url.startswith(("/", "http://", "https://", "{+")):
             raise Invalid(
                 f"{where}.url",
-                "must start with / (a path after the API base) or http(s):// "
+                "must start with / (a path after the API base), http(s):// or {+...} "
                 "(for a URL that an expression gives whole, write {expr: ...})",
             )
         url: Any = UrlTemplate(spec.url, f"{where}.url")

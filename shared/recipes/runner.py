@@ -110,9 +110,8 @@ class RecipeRunner:
         for event in self.recipe.events.values():
             for step in event.steps:
                 for request in (step, step.recover):
-                    relative = isinstance(getattr(request, "url", None), UrlTemplate) and (
-                        request.url.source.startswith("/")  # type: ignore[union-attr]
-                    )
+                    url = getattr(request, "url", None)
+                    relative = isinstance(url, UrlTemplate) and url.starts_with_path
                     if relative:
                         raise ConfigError(
                             f"CRM_BASE_URL: required by CRM_RECIPE={self.recipe.name} "

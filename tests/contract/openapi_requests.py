@@ -99,8 +99,9 @@ def forbid_unknown_properties(spec: dict[str, Any]) -> dict[str, Any]:
 def _describe(error: BaseException) -> str:
     """The error's kind and message plus the schema's own complaints (not the whole value)."""
     parts = [type(error).__name__]
-    if str(error):
-        parts.append(str(error))
+    text = str(error).split(": Value ", 1)[0]  # not the whole value: it may hold personal data
+    if text:
+        parts.append(text)
     chain, cause = [], error.__cause__
     while cause is not None and len(chain) < 5:
         chain.append(cause)

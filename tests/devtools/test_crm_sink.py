@@ -341,7 +341,7 @@ def test_by_idempotency_key(sink, http) -> None:
 # -- views ------------------------------------------------------------------------------------
 
 
-def test_html_page_escapes_redacts_and_refreshes(sink, http) -> None:
+def test_html_page_escapes_redacts_and_updates_without_reloading(sink, http) -> None:
     post(http, sink, {"first": "marker-one"})
     post(
         http,
@@ -353,8 +353,9 @@ def test_html_page_escapes_redacts_and_refreshes(sink, http) -> None:
     assert page.status_code == 200
     assert page.headers["Content-Type"] == "text/html; charset=utf-8"
     html = page.text
-    assert "<meta http-equiv='refresh' content='2'>" in html
-    assert "<script>" not in html
+    assert "http-equiv" not in html  # no reload: the page polls /_sink/cards instead
+    assert "/_sink/cards?after=" in html
+    assert html.count("<script>") == 1  # the page's own; the body's is escaped
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
     assert "very-secret-token" not in html
     assert "Bearer ***" in html
@@ -362,6 +363,52 @@ def test_html_page_escapes_redacts_and_refreshes(sink, http) -> None:
     assert "/crm" in html
     assert "not checked" in html
     assert "http://" not in html and "https://" not in html  # no external assets
+
+
+def _conversation_body(conversation_id: int, name: str) -> dict:
+    return {
+        "type": "conversation_push",
+        "conversation": {"id": conversation_id},
+        "contact": {"name": name, "email": f"{name.lower()}@example.com", "company": "Acme"},
+        "participants": [{"name": "Agent Smith", "email": "agent@example.com"}],
+        "transcript": "first line\nsecond line",
+    }
+
+
+def test_html_page_summary_comes_before_the_raw_request(sink, http) -> None:
+    post(http, sink, {"zeta": 1, **_conversation_body(11751623441268737, "Zoë")})
+    html = http.get(f"{sink.url}/", timeout=HTTP_TIMEOUT).text
+    summary = html.index("<dl class='summary'>")
+    for text in ("conversation_push", "11751623441268737", "Zoë", "zoë@example.com", "Acme"):
+        assert summary < html.index(text, summary), text
+    assert "Agent Smith &lt;agent@example.com&gt;" in html
+    assert "<pre class='transcript'>first line\nsecond line</pre>" in html
+    assert summary < html.index("<details>")
+    # the raw body keeps the order it was sent in ("zeta" first), not sorted
+    raw = html[html.index("<pre class='body'>") :]
+    assert raw.index("zeta") < raw.index("type") < raw.index("conversation")
+
+
+def test_cards_poll_returns_only_what_is_newer(sink, http) -> None:
+    post(http, sink, _conversation_body(1, "Ann"))
+    post(http, sink, _conversation_body(2, "Bob"))
+    cards = http.get(f"{sink.url}/_sink/cards?after=1", timeout=HTTP_TIMEOUT).json()
+    assert [card["seq"] for card in cards["cards"]] == [2]
+    assert cards["cards"][0]["conversation"] == "2"
+    assert "Bob" in cards["cards"][0]["html"] and "Ann" not in cards["cards"][0]["html"]
+    assert cards["last"] == 2 and cards["counts"].startswith("2 accepted")
+    nothing = http.get(f"{sink.url}/_sink/cards?after=2", timeout=HTTP_TIMEOUT).json()
+    assert nothing["cards"] == [] and nothing["last"] == 2
+    bad = http.get(f"{sink.url}/_sink/cards?after=x", timeout=HTTP_TIMEOUT)
+    assert bad.status_code == 400
+
+
+def test_html_page_filtered_by_conversation(sink, http) -> None:
+    post(http, sink, _conversation_body(101, "Ann"))
+    post(http, sink, _conversation_body(202, "Bob"))
+    html = http.get(f"{sink.url}/?conversation=202", timeout=HTTP_TIMEOUT).text
+    assert "Bob" in html and "Ann" not in html
+    assert "value='202'" in html
 
 
 def test_received_json_view(sink, http) -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import queue
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -619,3 +620,74 @@ def test_sigkill_of_the_stack_leaves_no_process_and_frees_every_port(reaper, tmp
     for port in ports:
         wait_until(lambda p=port: _nothing_listens(p), 30, f"port {port} to be free")
     _no_leftovers(watcher)
+
+
+# -- make local: the live console feed ---------------------------------------------------------
+
+
+def _feed_line(output: LineReader, *parts: str, timeout: float = 60) -> str:
+    """The first output line holding every one of ``parts`` (waits for it, bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in output.lines:
+            if all(part in line for part in parts):
+                return line
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no line with {parts} in the output:\n{output.text}")
+        with contextlib.suppress(AssertionError):
+            output.until("\0never printed\0", min(remaining, 0.5))
+
+
+def test_local_shows_each_event_and_its_fate_on_the_console(reaper, tmp_path):
+    webhook_port, worker_port = _two_free_ports()
+    env = _env(
+        WEBHOOK_PORT=str(webhook_port),
+        WORKER_PORT=str(worker_port),
+        LOCAL_STACK_DIR=str(tmp_path),
+        LEDGER="memory",
+    )
+    with _local(env, reaper) as (process, _watcher, output):
+        text = output.until("Ready.", timeout=120)
+        webhook_url = re.search(r"^Webhook URL: (\S+)$", text, re.M).group(1)
+        conversation = str(seed_data.SAMPLE_CONVERSATION_ID)
+
+        # GIVEN the banner's ready-to-paste curl line
+        curl = output.until("curl -sS", timeout=10)
+        (command,) = [line.strip() for line in curl.splitlines() if "curl -sS" in line]
+        assert webhook_url in command and LOCAL_VERIFICATION_TOKEN in command
+        # WHEN it is run as a person would paste it (or its body posted, without curl)
+        if shutil.which("curl"):
+            pasted = subprocess.run(
+                ["bash", "-c", command], capture_output=True, text=True, timeout=60, check=False
+            )
+            assert '"published"' in pasted.stdout, pasted.stdout + pasted.stderr
+        else:
+            body = json.loads(shlex.split(command)[-1])
+            assert _post_json(webhook_url, body) == 200
+        # THEN the console shows the event arriving, gathered and delivered, each line naming
+        # the conversation
+        assert "conversation_push" in _feed_line(output, "received", conversation)
+        _feed_line(output, "gathered", conversation)
+        _feed_line(output, "delivered", conversation)
+
+        # WHEN a request comes with a wrong token THEN the 401 is on the console
+        wrong = seed_data.sample_conversation_push("not-the-token")
+        assert _post_json(webhook_url, wrong) == 401
+        assert "401" in _feed_line(output, "rejected")
+
+        # WHEN Drift does not know the conversation THEN its dead letter and reason show
+        unknown = seed_data.sample_conversation_push(
+            LOCAL_VERIFICATION_TOKEN, conversation_id=987654321
+        )
+        assert _post_json(webhook_url, unknown) == 200
+        dead = _feed_line(output, "dead-letter", "987654321")
+        assert "404" in dead or "not found" in dead.lower(), dead
+
+        # AND the console is plain text when it is not a terminal
+        assert "\x1b[" not in output.text
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=STOP_BOUND_SECONDS)
+    # AND the full JSON logs are in the files
+    worker_log = (tmp_path / "logs" / "worker.log").read_text()
+    assert '"conversation delivered to the CRM"' in worker_log

@@ -15,8 +15,8 @@ from typing import Any
 
 SEVERITIES = ["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT"]
 _TOKEN = re.compile(
-    r'\s*(?:(?P<paren>[()])|(?P<word>AND|OR|NOT)(?![\w.])'
-    r'|(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>=~|>=|<=|!=|=|>|<)\s*'
+    r"\s*(?:(?P<paren>[()])|(?P<word>AND|OR|NOT)(?![\w.])"
+    r"|(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>=~|>=|<=|!=|=|>|<)\s*"
     r'(?:"(?P<text>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s()]+)))'
 )
 
@@ -27,7 +27,7 @@ def _tokens(query: str) -> list[tuple[str, Any]]:
     while position < len(query):
         match = _TOKEN.match(query, position)
         if not match:
-            raise ValueError(f"cannot read the filter at: {query[position:position + 40]!r}")
+            raise ValueError(f"cannot read the filter at: {query[position : position + 40]!r}")
         position = match.end()
         if match.group("paren"):
             tokens.append(("paren", match.group("paren")))

@@ -1,8 +1,9 @@
 """The deployable bundles: what is inside, that they are reproducible, and that they boot.
 
 Booting is done the way Cloud Functions does it: the zip unpacked into an empty folder,
-its requirements.txt installed into a clean virtual environment (one, shared by both
-bundles, since their requirements.txt is the same file), then ``functions-framework
+its requirements.txt (the lock: exact versions and hashes) installed with
+``--require-hashes`` into a clean virtual environment (one, shared by both bundles, since
+their requirements.txt is the same file), then ``functions-framework
 --target <entry point>`` started in that folder, main.py at its root. The worker is started
 with ``FUNCTION_SIGNATURE_TYPE=http`` on purpose: Terraform deploys it without an event
 trigger, and only its ``@functions_framework.cloud_event`` decorator makes it a CloudEvent
@@ -58,17 +59,24 @@ def run_bundle(out: Path, root: Path = ROOT) -> dict[str, Path]:
     assert result.returncode == 0, result.stderr
     printed = dict(reversed(line.split()) for line in result.stdout.splitlines())
     zips = {name: out / f"{name}.zip" for name in FUNCTIONS}
-    for path in zips.values():
-        assert printed[str(path)] == hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for name, path in zips.items():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert printed[str(path)] == digest
+        assert manifest[name]["sha256"] == digest
+        with zipfile.ZipFile(path) as archive:
+            assert manifest[name]["files"] == archive.namelist()
     return zips
 
 
 def copy_sources(target: Path) -> Path:
     """A snapshot of what the bundles are made of, safe from edits while the test runs."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("functions", "shared"):
+    for name in ("functions", "shared", "examples"):
         shutil.copytree(ROOT / name, target / name, ignore=ignore)
     shutil.copy2(ROOT / "requirements.txt", target / "requirements.txt")
+    (target / "terraform").mkdir()
+    shutil.copy2(ROOT / "terraform" / "deploy.auto.tfvars", target / "terraform")
     return target
 
 
@@ -107,7 +115,52 @@ def test_bundle_holds_nothing_else(bundles: dict[str, Path], name: str) -> None:
         assert "__pycache__" not in parts and not entry.endswith((".pyc", ".pyo")), entry
         assert not {"tests", "test", "devtools", "terraform", "dist"} & set(parts), entry
         assert not parts[-1].startswith((".", "test_")), entry
-        assert parts[0] in {"shared"} or len(parts) == 1, f"unexpected top-level entry {entry}"
+        allowed = {"shared", "examples"} if name == "worker" else {"shared"}
+        assert parts[0] in allowed or len(parts) == 1, f"unexpected top-level entry {entry}"
+        if parts[0] == "examples":
+            assert parts[1] in {"mappings", "recipes"} and entry.endswith(
+                (".yaml", ".yml", ".json")
+            )
+
+
+def test_worker_bundle_ships_the_mappings_and_recipes_at_their_repository_paths(
+    bundles: dict[str, Path],
+) -> None:
+    # GIVEN CRM_MAPPING_FILE / CRM_RECIPE name paths relative to the repository root
+    with zipfile.ZipFile(bundles["worker"]) as archive:
+        names = set(archive.namelist())
+    # THEN each example mapping and recipe is in the worker's bundle at that same path
+    for folder in ("mappings", "recipes"):
+        for path in (ROOT / "examples" / folder).glob("*.y*ml"):
+            assert path.relative_to(ROOT).as_posix() in names, path
+
+
+def test_a_file_named_in_the_deploy_settings_is_shipped_and_a_missing_one_refused(
+    tmp_path: Path,
+) -> None:
+    source = copy_sources(tmp_path / "src")
+    (source / "custom").mkdir()
+    (source / "custom" / "crm.yaml").write_text("conversation: {}\n", encoding="utf-8")
+    settings = source / "terraform" / "deploy.auto.tfvars"
+    # GIVEN deploy.auto.tfvars names a recipe outside examples/
+    settings.write_text('project_id = "p"\ncrm_recipe = "custom/crm.yaml"\n', encoding="utf-8")
+    zips = run_bundle(tmp_path / "out", source)
+    # THEN the worker's bundle holds it (and the webhook's does not)
+    with zipfile.ZipFile(zips["worker"]) as archive:
+        assert "custom/crm.yaml" in archive.namelist()
+    with zipfile.ZipFile(zips["webhook"]) as archive:
+        assert "custom/crm.yaml" not in archive.namelist()
+    # WHEN it names a file that does not exist THEN the bundle is refused with the path
+    settings.write_text('crm_mapping_file = "examples/mappings/nope.yaml"\n', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(BUNDLE), "--out", str(tmp_path / "x"), "--root", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "examples/mappings/nope.yaml, which does not exist" in result.stderr
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -171,6 +224,8 @@ def venv(unpacked: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) ->
     """One clean virtual environment with the bundles' requirements.txt installed."""
     requirements = {(folder / "requirements.txt").read_bytes() for folder in unpacked.values()}
     assert len(requirements) == 1, "both bundles must ship the same requirements.txt"
+    assert requirements == {(ROOT / "requirements.txt").read_bytes()}, "the bundles ship the lock"
+    assert b"--hash=sha256:" in next(iter(requirements))
     python = shutil.which("python3.11") or sys.executable
     home = tmp_path_factory.mktemp("venv") / "venv"
     subprocess.run([python, "-m", "venv", str(home)], check=True, timeout=120)
@@ -183,6 +238,7 @@ def venv(unpacked: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) ->
             "--quiet",
             "--disable-pip-version-check",
             "--no-input",
+            "--require-hashes",
             "-r",
             str(unpacked["webhook"] / "requirements.txt"),
         ],

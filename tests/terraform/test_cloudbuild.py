@@ -19,9 +19,22 @@ pytestmark = pytest.mark.terraform
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_FILES = ("cloudbuild.yaml", "cloudbuild-plan.yaml", "cloudbuild-apply.yaml")
 BUILTINS = {
-    "PROJECT_ID", "PROJECT_NUMBER", "LOCATION", "BUILD_ID", "BRANCH_NAME", "TAG_NAME",
-    "REF_NAME", "COMMIT_SHA", "SHORT_SHA", "REVISION_ID", "REPO_NAME", "REPO_FULL_NAME",
-    "TRIGGER_NAME", "TRIGGER_BUILD_CONFIG_PATH", "SERVICE_ACCOUNT_EMAIL", "SERVICE_ACCOUNT",
+    "PROJECT_ID",
+    "PROJECT_NUMBER",
+    "LOCATION",
+    "BUILD_ID",
+    "BRANCH_NAME",
+    "TAG_NAME",
+    "REF_NAME",
+    "COMMIT_SHA",
+    "SHORT_SHA",
+    "REVISION_ID",
+    "REPO_NAME",
+    "REPO_FULL_NAME",
+    "TRIGGER_NAME",
+    "TRIGGER_BUILD_CONFIG_PATH",
+    "SERVICE_ACCOUNT_EMAIL",
+    "SERVICE_ACCOUNT",
 }
 # $NAME or ${NAME} that Cloud Build substitutes ($$ is a literal dollar for the shell).
 SUBSTITUTION = re.compile(r"(?<!\$)\$(?:\{([A-Z_][A-Z0-9_]*)\}|([A-Z_][A-Z0-9_]*))")
@@ -135,7 +148,9 @@ def test_build_options(name: str) -> None:
 def roles(tf: dict[str, Any]) -> dict[str, set[str]]:
     """Identity -> every role it holds (project and state bucket)."""
     locals_ = tf["locals"]
-    project = {k: set(v) for k, v in locals_["pipeline_project_roles"].items() if isinstance(v, list)}
+    project = {
+        k: set(v) for k, v in locals_["pipeline_project_roles"].items() if isinstance(v, list)
+    }
     project["deploy"] = {"roles/logging.logWriter", *locals_["deploy_roles"]}
     state = re.findall(r"(\w+)\s*=\s*\"(roles/[\w.]+)\"", str(locals_["pipeline_state_roles"]))
     for identity, role in state:
@@ -151,10 +166,6 @@ def triggers(resources: dict[str, dict[str, Any]], tf: dict[str, Any]) -> dict[s
         r"(\w+)\s*=\s*\{identity\s*=\s*\"(\w+)\",\s*filename\s*=\s*var\.pipeline\.(\w+)",
         str(tf["locals"]["pipeline_branch_triggers"]),
     )
-    defaults = {
-        name: tf["variable"]["pipeline"]["type"] for name in ("test_filename",)
-    }
-    assert defaults
     branch = resources["google_cloudbuild_trigger"]["pipeline_branch"]
     for name, identity, filename in branch_specs:
         found[name] = {
@@ -190,7 +201,11 @@ def test_tests_run_with_an_identity_that_can_read_nothing_either(roles: dict[str
 
 
 def test_plan_identity_is_viewer_plus_the_state(roles: dict[str, set[str]]) -> None:
-    assert roles["plan"] == {"roles/logging.logWriter", "roles/viewer", "roles/storage.objectViewer"}
+    assert roles["plan"] == {
+        "roles/logging.logWriter",
+        "roles/viewer",
+        "roles/storage.objectViewer",
+    }
 
 
 def test_only_the_deploy_identity_applies_from_main_after_an_approval(
@@ -218,8 +233,12 @@ def test_admin_roles_belong_to_the_deploy_identity_alone(roles: dict[str, set[st
 def test_pipeline_is_optional_and_off_by_default(tf: dict[str, Any]) -> None:
     assert tf["variable"]["pipeline"]["default"] is None
     assert tf["locals"]["pipeline_enabled"] == "var.pipeline != null"
-    for name in ("pipeline_identities", "pipeline_project_grants", "pipeline_state_roles",
-                 "pipeline_branch_triggers"):
+    for name in (
+        "pipeline_identities",
+        "pipeline_project_grants",
+        "pipeline_state_roles",
+        "pipeline_branch_triggers",
+    ):
         assert str(tf["locals"][name]).startswith("${local.pipeline_enabled ?") or str(
             tf["locals"][name]
         ).startswith("local.pipeline_enabled ?"), name

@@ -109,9 +109,10 @@ def test_ingress_of_both_functions_is_a_validated_variable(
         assert service["ingress_settings"] == f"var.{name}_ingress_settings"
     variables = tf["variable"]
     assert variables["webhook_ingress_settings"]["default"] == "ALLOW_ALL"  # Drift is outside
-    assert "ALLOW_INTERNAL_ONLY" not in variables["webhook_ingress_settings"]["validation"][0][
-        "condition"
-    ], "an internal-only webhook would shut Drift out"
+    assert (
+        "ALLOW_INTERNAL_ONLY"
+        not in variables["webhook_ingress_settings"]["validation"][0]["condition"]
+    ), "an internal-only webhook would shut Drift out"
     assert variables["worker_ingress_settings"]["default"] == "ALLOW_INTERNAL_ONLY"
 
 

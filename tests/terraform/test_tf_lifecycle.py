@@ -24,15 +24,18 @@ def prevents_destroy(body: dict[str, Any]) -> bool:
 
 def test_every_data_holder_prevents_its_destruction(resources: dict[str, dict[str, Any]]) -> None:
     # GIVEN each resource that holds data (found by type, so a new topic is covered too)
-    holders = [(t, n, b) for t, named in resources.items() if t in DATA_HOLDERS
-               for n, b in named.items()]
+    holders = [
+        (t, n, b) for t, named in resources.items() if t in DATA_HOLDERS for n, b in named.items()
+    ]
     assert {t for t, _, _ in holders} == DATA_HOLDERS
     # THEN a plan that would delete or replace it fails
     for rtype, name, body in holders:
         assert prevents_destroy(body), f"{rtype}.{name} can be destroyed by a plan"
 
 
-def test_the_webhook_drift_posts_to_cannot_be_replaced(resources: dict[str, dict[str, Any]]) -> None:
+def test_the_webhook_drift_posts_to_cannot_be_replaced(
+    resources: dict[str, dict[str, Any]],
+) -> None:
     # GIVEN Drift keeps posting to the URL pasted into the app
     webhook = resources["google_cloudfunctions2_function"]["webhook"]
     # THEN a change that would re-create the function (and its URL) fails at plan time

@@ -24,8 +24,11 @@ VARIABLES = {"var.project_id": PROJECT, "var.name_prefix": PREFIX}
 
 def render(template: str, tf: dict[str, Any]) -> str:
     """Resolve the ${...} references a filter template uses (locals, names, variables)."""
-    names = {f"local.names.{k}": v.replace("${var.name_prefix}", PREFIX) for k, v in
-             tf["locals"]["names"].items() if isinstance(v, str)}
+    names = {
+        f"local.names.{k}": v.replace("${var.name_prefix}", PREFIX)
+        for k, v in tf["locals"]["names"].items()
+        if isinstance(v, str)
+    }
 
     def resolve(match: re.Match[str]) -> str:
         reference = match.group(1)
@@ -51,12 +54,14 @@ def metric_filters(tf: dict[str, Any]) -> dict[str, str]:
     )
     services = tf["locals"]["service_filter"]
     return {
-        name: "\n".join([
-            'resource.type="cloud_run_revision"',
-            f"({render(tf['locals']['own_logs'], tf)})",
-            render(services[spec["service"]], tf),
-            render(spec["match"], tf),
-        ])
+        name: "\n".join(
+            [
+                'resource.type="cloud_run_revision"',
+                f"({render(tf['locals']['own_logs'], tf)})",
+                render(services[spec["service"]], tf),
+                render(spec["match"], tf),
+            ]
+        )
         for name, spec in tf["locals"]["log_metrics"].items()
     }
 
@@ -85,8 +90,12 @@ RETRY = "event failed, Pub/Sub will redeliver it"
 # cause -> (log entry, the alert that must fire, or None for "nothing pages")
 CAUSES: dict[str, tuple[dict[str, Any], str | None]] = {
     "app disconnected": (
-        line(WORKER, "ERROR", "Drift app disconnected: events stop until it is reinstalled",
-             alert="app_disconnected"),
+        line(
+            WORKER,
+            "ERROR",
+            "Drift app disconnected: events stop until it is reinstalled",
+            alert="app_disconnected",
+        ),
         "app_disconnected",
     ),
     "wrong verification token": (
@@ -94,13 +103,23 @@ CAUSES: dict[str, tuple[dict[str, Any], str | None]] = {
         "webhook_unauthorized",
     ),
     "CRM refused an event": (
-        line(WORKER, "ERROR", "event dead-lettered", reason="CRM answered 422",
-             error="CrmRejectedError"),
+        line(
+            WORKER,
+            "ERROR",
+            "event dead-lettered",
+            reason="CRM answered 422",
+            error="CrmRejectedError",
+        ),
         "crm_rejected",
     ),
     "Drift has no such conversation": (
-        line(WORKER, "ERROR", "event dead-lettered", reason="Drift /conversations/1: not found",
-             error="DriftNotFoundError"),
+        line(
+            WORKER,
+            "ERROR",
+            "event dead-lettered",
+            reason="Drift /conversations/1: not found",
+            error="DriftNotFoundError",
+        ),
         "dead_lettered_other",
     ),
     "Drift rate limit": (
@@ -119,15 +138,19 @@ CAUSES: dict[str, tuple[dict[str, Any], str | None]] = {
     # No page per retry; the backlog-age alert fires if it lasts.
     "CRM outage retry": (line(WORKER, "WARNING", RETRY, reason="CRM answered 503"), None),
     "Drift 500 on an id containing 429": (
-        line(WORKER, "WARNING", RETRY, reason="Drift /conversations/14290: 500 oops"), None
+        line(WORKER, "WARNING", RETRY, reason="Drift /conversations/14290: 500 oops"),
+        None,
     ),
     "request log of a retried push": (request_log(WORKER, 500), None),
     "request log of a rejected webhook": (request_log(WEBHOOK, 401), None),
     "webhook rejects a bad body": (
-        line(WEBHOOK, "WARNING", "webhook rejected", status=400, reason="not JSON"), None
+        line(WEBHOOK, "WARNING", "webhook rejected", status=400, reason="not JSON"),
+        None,
     ),
-    "another service's error": (line("someone-else", "ERROR", "event dead-lettered",
-                                     error="CrmRejectedError"), None),
+    "another service's error": (
+        line("someone-else", "ERROR", "event dead-lettered", error="CrmRejectedError"),
+        None,
+    ),
 }
 
 
@@ -174,12 +197,23 @@ def test_every_dead_letter_counts_in_exactly_one_metric(
     metric_filters: dict[str, str],
 ) -> None:
     # GIVEN every error class the worker can dead-letter with
-    classes = ["CrmRejectedError", "DriftNotFoundError", "DriftAuthError", "DriftRequestError",
-               "InvalidEventError", "EventTooOldError", "MappingError", "GdprReportedError"]
+    classes = [
+        "CrmRejectedError",
+        "DriftNotFoundError",
+        "DriftAuthError",
+        "DriftRequestError",
+        "InvalidEventError",
+        "EventTooOldError",
+        "MappingError",
+        "GdprReportedError",
+    ]
     for error in classes:
         entry = line(WORKER, "ERROR", "event dead-lettered", reason="x", error=error)
-        counted = {name for name in ("crm_rejected", "dead_lettered_other", "unexpected_errors")
-                   if matches(metric_filters[name], entry)}
+        counted = {
+            name
+            for name in ("crm_rejected", "dead_lettered_other", "unexpected_errors")
+            if matches(metric_filters[name], entry)
+        }
         # THEN exactly one dead-letter metric counts it, and the ERROR alert does not
         assert len(counted) == 1 and "unexpected_errors" not in counted, (error, counted)
 
@@ -243,8 +277,12 @@ def test_one_alert_per_cause_no_backlog_alert_on_the_dead_letters(
         text = str(body)
         assert "google_pubsub_subscription.dead_letter" not in text, name
     assert set(tf["locals"]["log_alerts"]) == {
-        "app_disconnected", "crm_rejected", "dead_lettered_other", "drift_rate_limited",
-        "unexpected_errors", "webhook_unauthorized",
+        "app_disconnected",
+        "crm_rejected",
+        "dead_lettered_other",
+        "drift_rate_limited",
+        "unexpected_errors",
+        "webhook_unauthorized",
     }
 
 
@@ -265,10 +303,25 @@ def test_dashboard_shows_the_whole_path(tf: dict[str, Any], resources: dict[str,
     assert dashboard["dashboard_json"] == "jsonencode(local.dashboard)"
     charts = tf["locals"]["dashboard_charts"]
     titles = " | ".join(chart["title"] for chart in charts).lower()
-    for topic in ("events in", "delivered", "dead-lettered", "ack latency", "worker latency",
-                  "drift", "crm", "oldest undelivered"):
+    for topic in (
+        "events in",
+        "delivered",
+        "dead-lettered",
+        "ack latency",
+        "worker latency",
+        "drift",
+        "crm",
+        "oldest undelivered",
+    ):
         assert topic in titles, topic
     series = str(charts)
-    for metric in ("events_published", "delivered", "crm_rejected", "dead_lettered_other",
-                   "drift_rate_limited", "push_request_latencies", "request_latencies"):
+    for metric in (
+        "events_published",
+        "delivered",
+        "crm_rejected",
+        "dead_lettered_other",
+        "drift_rate_limited",
+        "push_request_latencies",
+        "request_latencies",
+    ):
         assert metric in series, metric

@@ -79,7 +79,9 @@ def test_replication_can_stay_in_the_functions_region(
     # THEN user_managed puts the one replica in the region; automatic otherwise
     replication = resources["google_secret_manager_secret"]["this"]["replication"][0]
     dynamic = {name: body for item in replication["dynamic"] for name, body in item.items()}
-    assert dynamic["auto"]["for_each"] == "length(local.secret_replica_locations) == 0 ? [true] : []"
+    assert (
+        dynamic["auto"]["for_each"] == "length(local.secret_replica_locations) == 0 ? [true] : []"
+    )
     user = dynamic["user_managed"]
     assert user["for_each"] == "length(local.secret_replica_locations) == 0 ? [] : [true]"
     replicas = user["content"][0]["dynamic"][0]["replicas"]

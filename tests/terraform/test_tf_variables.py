@@ -181,9 +181,9 @@ def test_settings_files_name_known_variables_and_existing_files(
     for found in re.findall(r'^#?\s*crm_(?:mapping_file|recipe)\s*=\s*"([^"]+)"', text, re.M):
         assert found in BUILTIN_RECIPES or (ROOT / found).is_file(), f"{name}: {found} is missing"
     for key, value in settings.items():
-        assert not SECRET_LIKE.search(key) or isinstance(value, bool) or NOT_A_SECRET.search(
-            key
-        ), f"{name}: {key} looks like a secret value"
+        assert not SECRET_LIKE.search(key) or isinstance(value, bool) or NOT_A_SECRET.search(key), (
+            f"{name}: {key} looks like a secret value"
+        )
 
 
 def test_root_declares_every_module_variable_and_passes_it_on(

@@ -132,6 +132,7 @@ def test_salesforce():
             "Status": "Completed",
             "Drift_Conversation_Id__c": "3275727977",
             "Drift_Conversation_Updated_At__c": "2021-09-21T16:08:10.684Z",
+            "ActivityDate": "2021-09-21",
         },
     }
 

@@ -31,7 +31,7 @@ def test_a_valid_file_loads(write):
 
 
 def test_every_builtin_loads():
-    assert "webhook" in builtin_names()
+    assert {"webhook", "hubspot", "salesforce", "pipedrive"} <= set(builtin_names())
     for name in builtin_names():
         assert load_recipe(name).name == name
 
@@ -119,7 +119,7 @@ def test_every_builtin_loads():
         ),
         (
             "version: 1\nconversation:\n  steps:\n    - {name: a, method: POST, url: api/x}\n",
-            "CRM_RECIPE: FILE: conversation.steps[0].url: must start with / (a path after the API base) or http(s):// (for a URL that an expression gives whole, write {expr: ...})",
+            "CRM_RECIPE: FILE: conversation.steps[0].url: must start with / (a path after the API base), http(s):// or {+...} (for a URL that an expression gives whole, write {expr: ...})",
         ),
         (
             'version: 1\nconversation:\n  steps:\n    - {name: a, method: POST, url: "/x/{contact.}"}\n',
@@ -152,6 +152,10 @@ def test_every_builtin_loads():
         (
             "version: 1\nconversation:\n  steps:\n    - {name: a, method: POST, url: /x, mapping: body}\n",
             "CRM_RECIPE: FILE: conversation.steps[0].mapping: must be one of 'conversation' or 'gdpr', got 'body'",
+        ),
+        (
+            'version: 1\nconversation:\n  steps:\n    - {name: a, method: POST, url: /x, when: "!contact.email"}\n',
+            "CRM_RECIPE: FILE: conversation.steps[0].when: invalid JMESPath expression '!contact.email': ! applies to the first name only (JMESPath reads !a.b as (!a).b): write !(a.b)",
         ),
         # save, when, remember, references
         (

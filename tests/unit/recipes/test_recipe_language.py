@@ -174,7 +174,7 @@ def test_memory_from_an_earlier_delivery_selects_the_update(runner_for, httpserv
 conversation:
   steps:
     - name: create
-      when: "!memory.note_id"
+      when: "!(memory.note_id)"
       method: POST
       url: /notes
     - name: update
@@ -631,7 +631,7 @@ conversation:
       query: {email: {expr: "contact.email"}}
       save: {person_id: "response.body.id"}
     - name: create
-      when: "!saved.person_id"
+      when: "!(saved.person_id)"
       method: POST
       url: /people
       json: {email: {expr: "contact.email"}}
@@ -656,7 +656,7 @@ conversation:
     assert sent(httpserver) == []
     assert [(p.step, p.method, p.runs) for p in planned] == [
         ("find", "GET", "yes"),
-        ("create", "POST", "if !saved.person_id"),
+        ("create", "POST", "if !(saved.person_id)"),
         ("update", "PATCH", "no: no note yet"),
         ("note", "POST", "yes"),
     ]
