@@ -82,7 +82,9 @@ class StackConfig:
     worker_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     ledger: str = "firestore"  # or "memory": the worker keeps its ledger in its own memory
-    firestore_emulator_host: str | None = None  # None with ledger="firestore": start one
+    # None with ledger="firestore": FIRESTORE_EMULATOR_HOST of this process if set (the test
+    # session's emulator; each stack has a collection prefix of its own), else start one.
+    firestore_emulator_host: str | None = None
     ledger_collection_prefix: str | None = None  # None: one of this stack's own
     stop_grace_seconds: float = 5.0  # SIGTERM first; SIGKILL for what still runs after this
 
@@ -372,7 +374,9 @@ class LocalStack:
         self.emulator: PubSubEmulator | None = None
         self.emulator_host: str | None = self.config.emulator_host
         self.firestore: Any = None  # devtools.emulator.FirestoreEmulator when started here
-        self.firestore_host: str | None = self.config.firestore_emulator_host
+        self.firestore_host: str | None = self.config.firestore_emulator_host or (
+            os.environ.get("FIRESTORE_EMULATOR_HOST") or None
+        )
         self.ledger_prefix = self.config.ledger_collection_prefix or (
             f"stack_{uuid.uuid4().hex[:10]}_"
         )

@@ -103,6 +103,14 @@ class RecipeRunner:
         self._session.close()
 
     def _check_base(self) -> None:
+        if self._settings.get("crm_endpoint_url") is None:
+            for event in self.recipe.events.values():
+                for step in event.steps:
+                    if "settings.crm_endpoint_url" in getattr(step.url, "source", ""):
+                        raise ConfigError(
+                            f"CRM_ENDPOINT_URL: required by CRM_RECIPE={self.recipe.name} "
+                            f"({step.field}.url reads it)"
+                        )
         if self._base is not None:
             return
         if isinstance(self.auth, OAuth2Auth) and self.auth.api_base_from:
@@ -261,10 +269,10 @@ class RecipeRunner:
         return renewed
 
     def _render(
-        self, request: Request, document: Any, context: dict[str, Any]
+        self, request: Request, document: Any, context: dict[str, Any], planning: bool = False
     ) -> tuple[str, str, list[tuple[str, str]], dict[str, str], bytes | None]:
         method = self._method(request, context)
-        url = self._url(request, context)
+        url = self._url(request, context, planning)
         query = _query(request, context)
         headers: dict[str, str] = {}
         body: bytes | None = None
@@ -307,7 +315,7 @@ class RecipeRunner:
             )
         return value.upper()
 
-    def _url(self, request: Request, context: dict[str, Any]) -> str:
+    def _url(self, request: Request, context: dict[str, Any], planning: bool = False) -> str:
         if isinstance(request.url, UrlTemplate):
             text = request.url.render(context)
         else:
@@ -318,12 +326,14 @@ class RecipeRunner:
                     f"{request.field}.url: must give an http(s) URL or a /path, got {got}"
                 )
         if text.startswith("/"):
-            return self._api_base() + text
+            return self._api_base(planning) + text
         return text
 
-    def _api_base(self) -> str:
+    def _api_base(self, planning: bool = False) -> str:
         if self._base is not None:
             return self._base
+        if planning:  # no token is fetched for a preview
+            return f"<{self.recipe.auth.api_base_from or 'API base'} from the token answer>"
         base = self.auth.api_base()
         if not base:
             raise permanent(
@@ -433,13 +443,7 @@ class RecipeRunner:
         return PlannedRequest(name, method, url, headers, query, shown_body, runs, saves)
 
     def _render_for_plan(self, request: Request, document: Any, context: dict[str, Any]) -> Any:
-        self_base = self._base
-        if self_base is None:
-            self._base = f"<{self.recipe.auth.api_base_from or 'API base'} from the token answer>"
-        try:
-            method, url, query, headers, body = self._render(request, document, context)
-        finally:
-            self._base = self_base
+        method, url, query, headers, body = self._render(request, document, context, planning=True)
         headers = dict(headers)
         query = list(query)
         _preview_credentials(self.auth, self.recipe, headers, query)

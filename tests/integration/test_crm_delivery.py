@@ -147,8 +147,8 @@ def test_retryable_statuses_are_transient(
         crm.send(httpserver.url_for("/crm"), BODY, KEY)
 
     assert isinstance(caught.value, TransientError)
-    assert str(status) in caught.value.reason
-    assert "busy, try later" in caught.value.reason
+    assert str(status) in caught.value.full_reason
+    assert "busy, try later" in caught.value.full_reason
     assert len(httpserver.log) == 1  # the client itself does not retry; Pub/Sub does
 
 
@@ -165,8 +165,8 @@ def test_other_4xx_are_rejected_with_the_crms_answer(
         crm.send(httpserver.url_for("/crm"), BODY, KEY)
 
     assert isinstance(caught.value, PermanentError)
-    assert str(status) in caught.value.reason
-    assert answer in caught.value.reason
+    assert str(status) in caught.value.full_reason
+    assert answer in caught.value.full_reason
 
 
 def test_a_long_answer_is_trimmed_in_the_reason(httpserver: HTTPServer, crm: CrmClient) -> None:
@@ -175,7 +175,7 @@ def test_a_long_answer_is_trimmed_in_the_reason(httpserver: HTTPServer, crm: Crm
     with pytest.raises(CrmRejectedError) as caught:
         crm.send(httpserver.url_for("/crm"), BODY, KEY)
 
-    reason = caught.value.reason
+    reason = caught.value.full_reason
     assert "E" * 300 in reason
     assert "E" * 301 not in reason
     assert len(reason) < 400
@@ -189,8 +189,8 @@ def test_a_multiline_answer_is_one_line_in_the_reason(
     with pytest.raises(CrmRejectedError) as caught:
         crm.send(httpserver.url_for("/crm"), BODY, KEY)
 
-    assert "\n" not in caught.value.reason
-    assert "bad record" in caught.value.reason
+    assert "\n" not in caught.value.full_reason
+    assert "bad record" in caught.value.full_reason
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
@@ -311,7 +311,7 @@ def test_secrets_never_appear_in_the_reason(httpserver: HTTPServer, crm: CrmClie
     with pytest.raises(CrmRejectedError) as caught:
         crm.send(httpserver.url_for("/crm"), BODY, KEY)
 
-    reason = caught.value.reason
+    reason = caught.value.full_reason
     assert "bad record" in reason
     assert API_TOKEN not in reason
     assert SIGNING_SECRET not in reason
@@ -330,8 +330,8 @@ def test_secret_manager_token_never_appears_in_a_transient_reason(
     with pytest.raises(CrmTransientError) as caught:
         client.send(httpserver.url_for("/crm"), BODY, KEY)
 
-    assert "upstream echoed" in caught.value.reason
-    assert "crm-token-from-sm-9d8e7f" not in caught.value.reason
+    assert "upstream echoed" in caught.value.full_reason
+    assert "crm-token-from-sm-9d8e7f" not in caught.value.full_reason
     client.close()
 
 
@@ -346,5 +346,5 @@ def test_a_secret_cut_by_the_trim_does_not_leak_a_prefix(
     with pytest.raises(CrmRejectedError) as caught:
         crm.send(httpserver.url_for("/crm"), BODY, KEY)
 
-    assert "x" * 200 in caught.value.reason
-    assert API_TOKEN[:8] not in caught.value.reason  # "crm-api-" leaks today
+    assert "x" * 200 in caught.value.full_reason
+    assert API_TOKEN[:8] not in caught.value.full_reason  # "crm-api-" leaks today

@@ -76,6 +76,10 @@ def push(conversation_id: int = CONV, **overrides: Any) -> tuple[DriftEvent, str
     return event, event.key(), message
 
 
+def record_of(gatherer: Gatherer, event: DriftEvent, key: str, message: PushedMessage) -> Any:
+    return gatherer.record(event, event.payload, key, message)
+
+
 def counts(sim: DriftSimulator) -> dict[str, int]:
     return {name: n for name, n in sim.call_counts().items() if n}
 
@@ -92,7 +96,7 @@ def add_conversation(sim: DriftSimulator, conversation_id: int, **fields: Any) -
 def test_seed_event_builds_the_expected_record(gatherer: Gatherer) -> None:
     event, key, message = push()
 
-    record = gatherer.record(event, key, message).to_json_dict()
+    record = gatherer.record(event, event.payload, key, message).to_json_dict()
 
     assert record["event"] == {
         "type": "conversation_push",
@@ -151,7 +155,7 @@ def test_seed_event_builds_the_expected_record(gatherer: Gatherer) -> None:
 def test_record_json_keeps_ids_above_2_53_exact(gatherer: Gatherer) -> None:
     event, key, message = push()
 
-    text = json.dumps(gatherer.record(event, key, message).to_json_dict())
+    text = json.dumps(gatherer.record(event, event.payload, key, message).to_json_dict())
 
     assert '"contact_id": 11751623441268736' in text
     assert json.loads(text)["contact"]["id"] == 11751623441268736
@@ -168,20 +172,21 @@ def test_flat_conversation_inactive_event(gatherer: Gatherer) -> None:
     )
     message = PushedMessage(b"{}", {}, "m-2", None)
 
-    record = gatherer.record(event, event.key(), message)
+    record = gatherer.record(event, event.payload, event.key(), message)
 
     assert record.conversation.id == CONV
     assert record.contact is not None and record.contact.id == CONTACT
     assert record.to_json_dict()["event"]["pushed_at"] == "2021-09-21T16:08:10.684Z"
 
 
-def test_event_without_a_conversation_id_is_not_found(
+def test_event_without_a_conversation_id_has_no_payload_to_gather(
     gatherer: Gatherer, sim: DriftSimulator
 ) -> None:
+    # A conversation event without an id does not validate, so nothing reaches Drift.
     event = DriftEvent.model_validate({"type": "conversation_push", "data": {"data": {}}})
 
-    with pytest.raises(DriftNotFoundError):
-        gatherer.record(event, event.key(), PushedMessage(b"{}", {}, None, None))
+    with pytest.raises(ValueError, match="conversationId"):
+        event.payload  # noqa: B018
     assert counts(sim) == {}
 
 
@@ -193,11 +198,11 @@ def test_cold_cache_costs_four_calls_and_warm_cache_three(
 ) -> None:
     event, key, message = push()
 
-    gatherer.record(event, key, message)
+    gatherer.record(event, event.payload, key, message)
     assert counts(sim) == {"conversation": 1, "contact": 1, "transcript": 1, "users_list": 1}
 
     sim.reset_counts()
-    gatherer.record(event, key, message)
+    gatherer.record(event, event.payload, key, message)
     assert counts(sim) == {"conversation": 1, "contact": 1, "transcript": 1}
 
 
@@ -208,7 +213,7 @@ def test_participant_hidden_from_the_list_is_fetched_alone(
     sim.hide_from_list = {AGENT}
     event, key, message = push()
 
-    record = gatherer.record(event, key, message)
+    record = gatherer.record(event, event.payload, key, message)
 
     # THEN /users/{id} fills the gap, with no more than one list read
     assert [p.name for p in record.participants] == ["Agent"]
@@ -217,7 +222,7 @@ def test_participant_hidden_from_the_list_is_fetched_alone(
 
     # and the user is remembered: the next event costs three calls
     sim.reset_counts()
-    gatherer.record(event, key, message)
+    gatherer.record(event, event.payload, key, message)
     assert counts(sim) == {"conversation": 1, "contact": 1, "transcript": 1}
 
 
@@ -226,14 +231,14 @@ def test_unknown_participant_refreshes_the_list_at_most_once(
 ) -> None:
     # GIVEN a warm cache that may be refreshed at once, and a user it does not know yet
     gatherer = Gatherer(client, UserDirectory(client, min_refresh_seconds=0))
-    gatherer.record(*push())
+    record_of(gatherer, *push())
     newcomer = {"id": 7_000_001, "name": "Newcomer", "email": "new@example.com", "bot": False}
     sim.add_user(newcomer)
     sim.hide_from_list = {newcomer["id"]}
     add_conversation(sim, 5_000_001, participants=[AGENT, newcomer["id"]])
     sim.reset_counts()
 
-    record = gatherer.record(*push(5_000_001))
+    record = record_of(gatherer, *push(5_000_001))
 
     # THEN one list refresh, then the single-user fallback; participants keep their order
     assert [(p.id, p.name) for p in record.participants] == [
@@ -248,12 +253,12 @@ def test_new_user_found_by_the_list_refresh_needs_no_single_fetch(
     client: DriftClient, sim: DriftSimulator
 ) -> None:
     gatherer = Gatherer(client, UserDirectory(client, min_refresh_seconds=0))
-    gatherer.record(*push())
+    record_of(gatherer, *push())
     sim.add_user({"id": 7_000_002, "name": "Listed", "email": "l@example.com", "bot": False})
     add_conversation(sim, 5_000_002, participants=[7_000_002])
     sim.reset_counts()
 
-    record = gatherer.record(*push(5_000_002))
+    record = record_of(gatherer, *push(5_000_002))
 
     assert [p.name for p in record.participants] == ["Listed"]
     assert counts(sim)["users_list"] == 1
@@ -265,7 +270,7 @@ def test_participant_unknown_to_drift_keeps_only_its_id(
 ) -> None:
     add_conversation(sim, 5_000_003, participants=[AGENT, 999_000_001])
 
-    record = gatherer.record(*push(5_000_003))
+    record = record_of(gatherer, *push(5_000_003))
 
     assert record.participants == [
         Participant(
@@ -287,7 +292,7 @@ def test_contact_unknown_to_drift_keeps_only_its_id(
     missing = 11_751_623_441_999_999
     add_conversation(sim, 5_000_004, contactId=missing)
 
-    record = gatherer.record(*push(5_000_004))
+    record = record_of(gatherer, *push(5_000_004))
 
     assert record.contact == ContactInfo(id=missing)
     assert record.to_json_dict()["contact"]["id"] == missing
@@ -300,7 +305,7 @@ def test_conversation_without_a_contact(gatherer: Gatherer, sim: DriftSimulator)
     del conversation["contactId"]
     sim.add_conversation(conversation, transcript="x")
 
-    record = gatherer.record(*push(5_000_005))
+    record = record_of(gatherer, *push(5_000_005))
 
     assert record.contact is None
     assert "contact" not in counts(sim)
@@ -308,14 +313,14 @@ def test_conversation_without_a_contact(gatherer: Gatherer, sim: DriftSimulator)
 
 def test_unknown_conversation_is_not_found(gatherer: Gatherer, sim: DriftSimulator) -> None:
     with pytest.raises(DriftNotFoundError):
-        gatherer.record(*push(123_456))
+        record_of(gatherer, *push(123_456))
     assert counts(sim)["conversation"] == 1
 
 
 def test_missing_transcript_is_empty(gatherer: Gatherer, sim: DriftSimulator) -> None:
     sim.add_fault("transcript", "404", times=1)
 
-    record = gatherer.record(*push())
+    record = record_of(gatherer, *push())
 
     assert record.transcript == ""
     assert record.contact is not None and record.contact.id == CONTACT
@@ -325,7 +330,7 @@ def test_transient_failures_are_not_swallowed(gatherer: Gatherer, sim: DriftSimu
     sim.add_fault("transcript", "503", times=None)
 
     with pytest.raises(DriftTransientError):
-        gatherer.record(*push())
+        record_of(gatherer, *push())
     assert counts(sim)["transcript"] == FAST.max_attempts
 
 
@@ -335,7 +340,7 @@ def test_include_messages_adds_every_message_across_pages(
     (conversation_id,) = sim.generate_conversations(1, messages_per_conversation=120)
     gatherer = Gatherer(client, UserDirectory(client), include_messages=True)
 
-    record = gatherer.record(*push(conversation_id))
+    record = record_of(gatherer, *push(conversation_id))
 
     expected = sim.get_messages(conversation_id)
     assert record.messages is not None
@@ -416,7 +421,7 @@ def test_transcript_and_users_are_fetched_while_conversation_and_contact_are(
     client = make_client(threaded_server.url_for("/").rstrip("/"), read_timeout=10)
     gatherer = Gatherer(client, UserDirectory(client))
 
-    record = gatherer.record(*push())
+    record = record_of(gatherer, *push())
 
     assert meet.met == {"conversation": True, "contact": True, "transcript": True, "users": True}
     assert record.transcript == seed_data.SAMPLE_TRANSCRIPT

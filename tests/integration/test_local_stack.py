@@ -60,8 +60,12 @@ def _delete(config: StackConfig) -> None:
         admin.delete_topic(config.dead_letter_topic)
 
 
-def test_the_stack_starts_a_firestore_emulator_for_the_worker_and_stops_it(emulator, unique):
-    # GIVEN a stack with the Firestore ledger and no emulator address given
+def test_the_stack_starts_a_firestore_emulator_for_the_worker_and_stops_it(
+    emulator, unique, monkeypatch
+):
+    # GIVEN a stack with the Firestore ledger and no emulator address given (nor in the
+    # environment)
+    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
     config = _config(emulator, unique, ledger="firestore")
     stack = LocalStack(config)
     try:
@@ -84,6 +88,22 @@ def test_the_stack_starts_a_firestore_emulator_for_the_worker_and_stops_it(emula
     # AND once stopped the emulator is gone and its port free
     assert not _running(firestore_pid)
     wait_until(lambda: port_is_free(firestore_port), 15, "the Firestore emulator's port")
+
+
+def test_a_stack_uses_the_firestore_emulator_of_its_environment(
+    emulator, unique, firestore_emulator
+):
+    # GIVEN the test session's Firestore emulator in this process's environment
+    config = _config(emulator, unique, ledger="firestore")
+    stack = LocalStack(config)
+    try:
+        stack.start()
+        # THEN the stack starts none of its own and hands that one to the worker
+        assert stack.firestore is None
+        assert _environ(stack.worker.pid)["FIRESTORE_EMULATOR_HOST"] == firestore_emulator.host
+    finally:
+        stack.stop()
+        _delete(config)
 
 
 def test_a_stack_of_its_own_gets_a_prefix_of_its_own(emulator, unique):

@@ -554,7 +554,9 @@ def test_the_text_functions_work_in_a_mapping(write):
 
 def test_a_text_function_failure_names_the_field_not_the_value(write):
     # GIVEN a date format applied to text that is not a timestamp
-    loaded = load(write, 'version: 1\nbody:\n  day: {expr: "format_datetime(contact.email, \'%Y\')"}\n')
+    loaded = load(
+        write, "version: 1\nbody:\n  day: {expr: \"format_datetime(contact.email, '%Y')\"}\n"
+    )
     # WHEN it renders THEN a permanent error names the field and the function, not the email
     with pytest.raises(MappingError) as caught:
         loaded.render(DOCUMENT)

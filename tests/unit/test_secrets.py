@@ -270,11 +270,11 @@ def test_a_rotation_after_a_fruitless_refresh_is_read_once_the_interval_passed(s
     server.add_version(PROJECT, name.rsplit("/", 1)[1], "second-value")
     reads = server.access_count(name)
     # WHEN refreshed again within the interval, THEN the cached value comes back, no read
-    monkeypatch.setattr(secrets, "REFRESH_INTERVAL_SECONDS", 3600.0)
+    monkeypatch.setattr(secret, "_refresh_interval", 3600.0)
     assert secret.refresh(stale=stale) == "first-value"
     assert server.access_count(name) == reads
     # AND once the interval has passed, the rotated value is read
-    monkeypatch.setattr(secrets, "REFRESH_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(secret, "_refresh_interval", 0.0)
     assert secret.refresh(stale=stale) == "second-value"
     assert server.access_count(name) == reads + 1
 

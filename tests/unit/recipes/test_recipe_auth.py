@@ -136,6 +136,15 @@ def test_relative_urls_need_a_base(write):
     )
 
 
+def test_a_mapping_file_as_the_recipe_needs_the_endpoint_url(write):
+    path = write('version: 1\nbody:\n  email: {expr: "contact.email"}\n')
+    with pytest.raises(ConfigError) as caught:
+        RecipeRunner(load_recipe(path), make_settings())
+    assert str(caught.value) == (
+        f"CRM_ENDPOINT_URL: required by CRM_RECIPE={path} (conversation.steps[0].url reads it)"
+    )
+
+
 def test_an_optional_token_that_is_not_set_sends_no_authorization(write, api):
     runner = RecipeRunner(
         recipe(write, "{type: bearer, optional: true}"), make_settings(crm_base_url=api.url_for(""))

@@ -124,5 +124,6 @@ def test_a_bad_recipe_stops_the_preview_with_its_one_line(tmp_path):
     with pytest.raises(ConfigError) as caught:
         preview(recipe=str(recipe))
     assert str(caught.value) == (
-        f"CRM_RECIPE: {recipe}: conversation.steps[0].method: must be one of GET, POST, PUT, PATCH, DELETE, got 'GO'"
+        f"CRM_RECIPE: {recipe}: conversation.steps[0].method: "
+        "must be one of GET, POST, PUT, PATCH, DELETE, got 'GO'"
     )

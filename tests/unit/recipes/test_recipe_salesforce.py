@@ -24,7 +24,8 @@ from tests.unit.recipes.vendors import ANY_PATH, FakeApi, Fault, Worker, record
 pytestmark = pytest.mark.timeout(60)
 API = "/services/data/v61.0"
 SOQL = re.compile(
-    r"SELECT (?P<fields>[\w, ]+) FROM (?P<object>\w+) WHERE (?P<field>\w+) = '(?P<value>(?:[^'\\]|\\.)*)'"
+    r"SELECT (?P<fields>[\w, ]+) FROM (?P<object>\w+) "
+    r"WHERE (?P<field>\w+) = '(?P<value>(?:[^'\\]|\\.)*)'"
     r"(?P<unconverted> AND IsConverted = false)?(?: ORDER BY CreatedDate)? LIMIT (?P<limit>\d+)$"
 )
 
@@ -296,7 +297,7 @@ def test_the_request_limit_is_transient_with_a_long_backoff(worker, salesforce):
 def test_an_expired_session_renews_the_token_once_and_goes_on(worker, salesforce):
     worker.deliver(record(conversation=1), "event-1")
     salesforce.token = "expired-elsewhere"  # the session the bridge holds is no longer valid
-    delivery, requests = worker.deliver(record(conversation=2), "event-2")
+    _, requests = worker.deliver(record(conversation=2), "event-2")
     assert salesforce.token_requests == 2
     assert requests == 3  # the refused lookup, the lookup again, the task
     assert salesforce.count("Task") == 2
