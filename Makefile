@@ -71,11 +71,13 @@ demo: $(STAMP)
 local: $(STAMP)
 	$(PY) -m devtools.stack local
 
-## preview: what the CRM would receive (MAPPING=file, EVENT=webhook.json, CONVERSATION_ID=n)
+## preview: every request the CRM would receive, sending nothing
+##   (RECIPE=hubspot|file, MAPPING=file, EVENT=webhook.json, CONVERSATION_ID=n)
 preview: $(STAMP)
-	$(PY) -m operations preview $(if $(MAPPING),--mapping $(MAPPING)) $(if $(EVENT),--event $(EVENT)) $(if $(CONVERSATION_ID),--conversation-id $(CONVERSATION_ID))
+	$(PY) -m operations preview $(if $(RECIPE),--recipe $(RECIPE)) $(if $(MAPPING),--mapping $(MAPPING)) $(if $(EVENT),--event $(EVENT)) $(if $(CONVERSATION_ID),--conversation-id $(CONVERSATION_ID))
 
-## ops: operator commands, e.g. make ops ARGS="replay --dry-run" (replay, sync, backfill)
+## ops: operator commands, e.g. make ops ARGS="replay --dry-run" (replay, sync, backfill, trace;
+##   add --local to talk to a running make local)
 ops: $(STAMP)
 	$(PY) -m operations $(ARGS)
 

@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("target", metavar="CONVERSATION_ID_OR_EVENT_KEY")
 
     preview = commands.add_parser("preview", help="render what the CRM would receive")
+    preview.add_argument(
+        "--recipe", help="a built-in recipe name or a recipe file (default: CRM_RECIPE or webhook)"
+    )
     preview.add_argument("--mapping", help="mapping file (default: CRM_MAPPING_FILE or built-in)")
     preview.add_argument("--gdpr-mapping", help="GDPR mapping file")
     preview.add_argument("--conversation-id", type=int, help="a real conversation (needs Drift)")
@@ -164,7 +167,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "preview":
         from operations.preview import preview
 
-        requests = preview(args.mapping, args.conversation_id, args.event, args.gdpr_mapping)
+        requests = preview(
+            args.mapping, args.conversation_id, args.event, args.gdpr_mapping, recipe=args.recipe
+        )
         print(json.dumps(requests, indent=2, ensure_ascii=False))
         return 0
     _use_local_stack(args)

@@ -185,9 +185,9 @@ class TokenBook:
         self._expiry: dict[str, float] = {}
         self.issued = 0
 
-    def issue(self) -> str:
+    def issue(self, suffix: str = "") -> str:
         self.issued += 1
-        token = f"{self.prefix}{self.issued}.{secrets.token_urlsafe(18)}"
+        token = f"{self.prefix}{self.issued}.{secrets.token_urlsafe(18)}{suffix}"
         self._expiry[token] = time.monotonic() + self.lifetime_seconds
         return token
 
@@ -540,8 +540,8 @@ class _StandInHandler(BaseHandler):
         kind, retry_after = fault if fault else (None, None)
         if kind == RESET:
             request.fault = kind
-            self.drop_connection(reset=True)
             standin._standin_answered(request, 0)
+            self.drop_connection(reset=True)
             return
         if kind in (RATE_LIMIT, EXPIRED_TOKEN, SERVER_ERROR, *standin.extra_fault_kinds):
             request.fault = kind
@@ -565,14 +565,15 @@ class _StandInHandler(BaseHandler):
         if kind == LOSE_ANSWER:
             request.fault = kind
             request.lost_status = answer.status
-            self.drop_connection(reset=False)
             standin._standin_answered(request, 0)
+            self.drop_connection(reset=False)
             return
         self._finish(request, answer)
 
     def _finish(self, request: RecordedRequest, answer: Answer) -> None:
-        self._send(answer)
+        # Recorded before it is sent: a client that has its answer finds it in the record.
         self.standin._standin_answered(request, answer.status)
+        self._send(answer)
 
     # -- control plane (no auth) ------------------------------------------------------------
 

@@ -257,7 +257,7 @@ class MarketoStandIn(VendorStandIn):
             return Answer(
                 401, {"error": "unauthorized", "error_description": "Bad client credentials"}
             )
-        return Answer(200, {"access_token": f"{self.tokens.issue()}:ab", "token_type": "bearer",
+        return Answer(200, {"access_token": self.tokens.issue(":ab"), "token_type": "bearer",
                             "expires_in": int(self.tokens.lifetime_seconds),
                             "scope": "apiuser@example.com"})  # fmt: skip
 

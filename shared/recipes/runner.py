@@ -19,7 +19,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 
-from shared import logger
+from shared import jsonutil, logger
 from shared.crm import signature_header
 from shared.errors import ConfigError, PermanentError
 from shared.http import pooled_session
@@ -157,7 +157,7 @@ class RecipeRunner:
             if unmet is not None:
                 log.info("CRM step skipped", step=step.name, reason=unmet)
                 continue
-            if checkpoint is not None and step.recover is not None:
+            if checkpoint is not None and checkpoint.status == "in_flight" and step.recover:
                 found = self._recover(step, document, context, sent)
                 if found is not None:
                     values, status = found
@@ -241,6 +241,7 @@ class RecipeRunner:
                 )
             answer = self._send(method, url, attempt_query, attempt_headers, body, where)
             sent.append(SentRequest(name, method, shown, answer.status))
+            log.info("CRM request", step=name, method=method, status=answer.status)
             probe = {**context, "response": answer.as_context()}
             verdict = classify((*request.rules, *self.recipe.rules), answer.status, probe)
             if verdict.outcome == "renew_token" and attempt == 0 and self._renew(credential):
@@ -495,12 +496,13 @@ def delivered_hash(recipe: str, kind: str, document: dict[str, Any]) -> str:
         separators=(",", ":"),
         default=str,
     )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def encode_json(value: Any) -> bytes:
-    """The body bytes, exactly as the bridge has always sent them (compact, UTF-8)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """The body bytes, as the bridge has always sent them (compact UTF-8; escaped where a lone
+    surrogate has no UTF-8 form, so such a record is delivered intact)."""
+    return jsonutil.dumps(value)
 
 
 def _unmet(conditions: Any, context: dict[str, Any]) -> str | None:

@@ -131,7 +131,9 @@ def running_stack(
 
 
 @pytest.fixture
-def make_stack(emulator: PubSubEmulator) -> Iterator[Callable[..., LocalStack]]:
+def make_stack(
+    emulator: PubSubEmulator, firestore_emulator: Any
+) -> Iterator[Callable[..., LocalStack]]:
     """A fresh stack per call (for scenarios that kill processes or change the worker's
     configuration); every one is stopped and its topics deleted at teardown."""
     with contextlib.ExitStack() as cleanup:

@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.emulator, pytest.mark.stack]
 
 
 @pytest.fixture(scope="module")
-def stack(emulator):
+def stack(emulator, firestore_emulator):
     with running_stack(stack_config(emulator)) as running:
         yield running
 

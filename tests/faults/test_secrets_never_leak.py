@@ -75,7 +75,7 @@ def _raw_post(port: int, path: str, body: bytes, headers: dict[str, str]) -> tup
 
 
 @pytest.fixture(scope="module")
-def scenario(emulator, secret_manager):
+def scenario(emulator, firestore_emulator, secret_manager):
     secret_id = new_name("leak-drift-token")
     secret_name = secret_manager.add_version(emulator.project, secret_id, DRIFT_OLD)
     config = stack_config(

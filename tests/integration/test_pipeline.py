@@ -29,7 +29,7 @@ FAST_RETRIES = replace(WITH_BACKOFF, retry_policy=False)
 
 
 @pytest.fixture
-def stack(request, emulator, unique):
+def stack(request, emulator, firestore_emulator, unique):
     """A fresh stack per test: its own topics, its own function processes."""
     push = WITH_BACKOFF if request.node.get_closest_marker("backoff") else FAST_RETRIES
     config = StackConfig(

@@ -550,10 +550,14 @@ def test_a_connection_error_is_transient(runner_for):
 def test_a_slow_crm_is_a_transient_timeout(runner_for, httpserver):
     import threading
 
+    from devtools.emulator import wait_until
+
     release = threading.Event()
+    answered = threading.Event()
 
     def slow(request: Any) -> Response:
         release.wait(5)
+        answered.set()
         return Response("late")
 
     httpserver.expect_request("/x").respond_with_handler(slow)
@@ -563,6 +567,8 @@ def test_a_slow_crm_is_a_transient_timeout(runner_for, httpserver):
             runner.deliver("conversation", RECORD)
     finally:
         release.set()
+        # the late answer is the server's last act for this test
+        wait_until(lambda: answered.is_set() and len(httpserver.log) == 1, 5, "the late answer")
     assert caught.value.reason == "CRM timed out after 0.2s"
 
 
