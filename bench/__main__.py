@@ -18,9 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, e2e, profile, publish, webhook, worker
+from bench import coldstart, e2e, outage, profile, publish, webhook, worker
 from bench import ledger as ledger_bench
-from bench import outage
 from bench.context import BENCH_DIR, ROOT, Context
 from bench.procs import SectionMeter
 from bench.stats import figures_table, format_number
@@ -131,10 +130,10 @@ def machine_info() -> dict[str, Any]:
 def webhook_analysis(web: dict[str, Any], pub: dict[str, Any] | None) -> str:
     """Why the webhook's throughput at 32 connections is what it is (CPU per request)."""
     w, n = web["webhook"]["c32"], web["noop"]["c32"]
-    d = web["experiment_batched_publish"]["c32"]
+    d = web["experiment_previous_publish"]["c32"]
     fn_w = w["cpu"]["webhook"]["cpu_ms_per_request"]
     fn_n = n["cpu"]["noop"]["cpu_ms_per_request"]
-    fn_d = d["cpu"]["webhook-batched"]["cpu_ms_per_request"]
+    fn_d = d["cpu"]["webhook-previous"]["cpu_ms_per_request"]
     emulator = w["cpu"]["emulator"]["cpu_ms_per_request"]
     needed = THROUGHPUT_SHARE * n["requests_per_second"]
     text = (
@@ -145,7 +144,7 @@ def webhook_analysis(web: dict[str, Any], pub: dict[str, Any] | None) -> str:
         "so its Python runs on one core at a time (GIL): throughput <= 1000 / (function CPU ms "
         f"per request). Function CPU per request: no-op {fn_n:.2f} ms (cap ~"
         f"{format_number(1000 / fn_n if fn_n else None)}/s), webhook {fn_w:.2f} ms (cap ~"
-        f"{format_number(1000 / fn_w if fn_w else None)}/s), the previous batching-layer publish "
+        f"{format_number(1000 / fn_w if fn_w else None)}/s), the previous release's publish "
         f"{fn_d:.2f} ms (cap ~{format_number(1000 / fn_d if fn_d else None)}/s, measured "
         f"{format_number(d['requests_per_second'])}/s). 60% of the no-op needs <= "
         f"{1000 / needed:.2f} ms of function CPU per request. On top, the emulator spends "
@@ -157,10 +156,11 @@ def webhook_analysis(web: dict[str, Any], pub: dict[str, Any] | None) -> str:
     )
     if pub:
         shipped = pub["shared_pubsub_publish"]["client_cpu_ms"]
-        batched = pub["raw_max_messages_1"]["client_cpu_ms"]
+        previous = pub["direct_rpc"]["client_cpu_ms"]
         text += (
             f" The client side alone (section publish) costs {shipped:.2f} ms CPU per message "
-            f"as shipped (direct RPC) and {batched:.2f} ms through the batching layer: no-op "
+            f"as shipped (plain protobuf on the client's channel) and {previous:.2f} ms through "
+            "the generated client (the previous release): no-op "
             f"framework {fn_n:.2f} ms + {shipped:.2f} ms = {fn_n + shipped:.2f} ms vs the "
             f"{1000 / needed:.2f} ms budget, before any of the webhook's own work."
         )

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import Figure
-from samples import drift_seed as seed_data
 from devtools.emulator import PubSubEmulator
 from devtools.pubsub_admin import PubSubAdmin
 from devtools.stack import LOCAL_VERIFICATION_TOKEN
+from samples import drift_seed as seed_data
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"

@@ -359,15 +359,19 @@ class BottleCrm:
         self.url = f"http://127.0.0.1:{port}"
         env = install.environment(db, secrets.token_urlsafe(32))
         with open(self.log_file, "ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own venv's interpreter
-                [str(install.venv_python), str(install.conf / "bottlecrm_serve.py"), f"127.0.0.1:{port}"],
+            self.process = subprocess.Popen(
+                [
+                    str(install.venv_python),
+                    str(install.conf / "bottlecrm_serve.py"),
+                    f"127.0.0.1:{port}",
+                ],
                 cwd=self.workdir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, before exec
+                preexec_fn=_die_with_parent,
             )
         try:
             self.token = wait_until(

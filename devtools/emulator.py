@@ -67,8 +67,16 @@ def check_prerequisites() -> None:
         raise EmulatorError("Java is not installed: the Pub/Sub emulator needs a Java 11+ runtime")
 
 
-class PubSubEmulator:
-    """One running emulator process group."""
+class _GcloudEmulator:
+    """One running gcloud emulator process group: ``start()`` on a free port and wait until it
+    answers, ``environment()`` points Google's clients in this process (and its children) at
+    it, ``stop()`` ends the whole group (gcloud's wrapper and its Java child)."""
+
+    NAME = ""  # as people call it, for messages
+    COMMAND = ""  # gcloud beta emulators COMMAND start
+    COMPONENT = ""  # gcloud components install COMPONENT
+    ENVIRONMENT = ""  # the variable Google's clients read
+    START_TIMEOUT = 60.0
 
     def __init__(self, project: str = "drift-bridge-local", port: int | None = None) -> None:
         self.project = project
@@ -76,24 +84,32 @@ class PubSubEmulator:
         self.host = f"127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the emulator
-            prefix="pubsub-emulator-", suffix=".log", delete=False
+            prefix=f"{self.COMMAND}-emulator-", suffix=".log", delete=False
         )
 
-    def start(self, timeout: float = 60.0) -> PubSubEmulator:
-        check_prerequisites()
+    def _arguments(self) -> list[str]:
+        """Arguments after ``gcloud beta emulators COMMAND start``."""
+        return []
+
+    def start(self, timeout: float | None = None) -> _GcloudEmulator:
+        if shutil.which("gcloud") is None:
+            raise EmulatorError(
+                "the gcloud CLI is not installed: install the Google Cloud SDK and run "
+                f"'gcloud components install {self.COMPONENT} beta'"
+            )
+        if shutil.which("java") is None:
+            raise EmulatorError(f"Java is not installed: the {self.NAME} emulator needs Java 11+")
         if not port_is_free(self.port):
             raise EmulatorError(f"port {self.port} is already taken: choose another or stop it")
-        data_dir = tempfile.mkdtemp(prefix="pubsub-emulator-data-")
         self._process = subprocess.Popen(
             [
                 "gcloud",
                 "beta",
                 "emulators",
-                "pubsub",
+                self.COMMAND,
                 "start",
-                f"--project={self.project}",
                 f"--host-port={self.host}",
-                f"--data-dir={data_dir}",
+                *self._arguments(),
                 "--quiet",
                 "--verbosity=error",
             ],
@@ -101,8 +117,9 @@ class PubSubEmulator:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        wait = self.START_TIMEOUT if timeout is None else timeout
         try:
-            wait_until(self._ready, timeout, f"the Pub/Sub emulator on {self.host}", 0.1)
+            wait_until(self._ready, wait, f"the {self.NAME} emulator on {self.host}", 0.1)
         except TimeoutError as error:
             self.stop()
             raise EmulatorError(f"{error}; its output is in {self._log.name}") from None
@@ -111,7 +128,7 @@ class PubSubEmulator:
     def _ready(self) -> bool:
         if self._process is not None and self._process.poll() is not None:
             output = Path(self._log.name).read_text(errors="replace")[-2000:]
-            raise EmulatorError(f"the Pub/Sub emulator exited at start:\n{output}")
+            raise EmulatorError(f"the {self.NAME} emulator exited at start:\n{output}")
         try:
             with urllib.request.urlopen(f"http://{self.host}/", timeout=1) as response:
                 return response.status == 200
@@ -125,20 +142,10 @@ class PubSubEmulator:
     def stop(self) -> None:
         if self._process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._process.pid, signal.SIGTERM)
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait(timeout=10)
-        # Java may outlive gcloud's wrapper for a moment: make sure the group is gone.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._process.pid, signal.SIGKILL)
+        _stop_group(self._process)
         self._process = None
 
-    def __enter__(self) -> PubSubEmulator:
+    def __enter__(self) -> _GcloudEmulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -146,16 +153,16 @@ class PubSubEmulator:
 
     @contextlib.contextmanager
     def environment(self) -> Iterator[None]:
-        """Point Google's Pub/Sub clients in this process at the emulator."""
-        previous = os.environ.get("PUBSUB_EMULATOR_HOST")
-        os.environ["PUBSUB_EMULATOR_HOST"] = self.host
+        """Point Google's clients in this process (and its children) at the emulator."""
+        previous = os.environ.get(self.ENVIRONMENT)
+        os.environ[self.ENVIRONMENT] = self.host
         try:
             yield
         finally:
             if previous is None:
-                os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+                os.environ.pop(self.ENVIRONMENT, None)
             else:
-                os.environ["PUBSUB_EMULATOR_HOST"] = previous
+                os.environ[self.ENVIRONMENT] = previous
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
@@ -173,64 +180,24 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-class FirestoreEmulator:
-    """One running Firestore emulator (Native mode) process group; the delivery ledger's store.
+class PubSubEmulator(_GcloudEmulator):
+    """The Pub/Sub emulator (``PUBSUB_EMULATOR_HOST``), with a fresh data directory."""
 
-    The same shape as ``PubSubEmulator``: ``start()`` on a free port and wait until it answers,
-    ``environment()`` points Google's Firestore clients in this process at it
-    (``FIRESTORE_EMULATOR_HOST``), ``stop()`` ends the whole process group.
-    """
+    NAME, COMMAND, COMPONENT = "Pub/Sub", "pubsub", "pubsub-emulator"
+    ENVIRONMENT = "PUBSUB_EMULATOR_HOST"
 
-    def __init__(self, project: str = "drift-bridge-local", port: int | None = None) -> None:
-        self.project = project
-        self.port = port or free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the emulator
-            prefix="firestore-emulator-", suffix=".log", delete=False
-        )
+    def _arguments(self) -> list[str]:
+        data_dir = tempfile.mkdtemp(prefix="pubsub-emulator-data-")
+        return [f"--project={self.project}", f"--data-dir={data_dir}"]
 
-    def start(self, timeout: float = 90.0) -> FirestoreEmulator:
-        if shutil.which("gcloud") is None:
-            raise EmulatorError(
-                "the gcloud CLI is not installed: install the Google Cloud SDK and run "
-                "'gcloud components install cloud-firestore-emulator beta'"
-            )
-        if shutil.which("java") is None:
-            raise EmulatorError("Java is not installed: the Firestore emulator needs Java 11+")
-        if not port_is_free(self.port):
-            raise EmulatorError(f"port {self.port} is already taken: choose another or stop it")
-        self._process = subprocess.Popen(
-            [
-                "gcloud",
-                "beta",
-                "emulators",
-                "firestore",
-                "start",
-                f"--host-port={self.host}",
-                "--quiet",
-                "--verbosity=error",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_until(self._ready, timeout, f"the Firestore emulator on {self.host}", 0.1)
-        except TimeoutError as error:
-            self.stop()
-            raise EmulatorError(f"{error}; its output is in {self._log.name}") from None
-        return self
 
-    def _ready(self) -> bool:
-        if self._process is not None and self._process.poll() is not None:
-            output = Path(self._log.name).read_text(errors="replace")[-2000:]
-            raise EmulatorError(f"the Firestore emulator exited at start:\n{output}")
-        try:
-            with urllib.request.urlopen(f"http://{self.host}/", timeout=1) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
+class FirestoreEmulator(_GcloudEmulator):
+    """The Firestore emulator in Native mode (``FIRESTORE_EMULATOR_HOST``); the delivery
+    ledger's store."""
+
+    NAME, COMMAND, COMPONENT = "Firestore", "firestore", "cloud-firestore-emulator"
+    ENVIRONMENT = "FIRESTORE_EMULATOR_HOST"
+    START_TIMEOUT = 90.0
 
     def clear(self, database: str = "(default)") -> None:
         """Delete every document of ``database`` (the emulator's own reset endpoint)."""
@@ -241,32 +208,3 @@ class FirestoreEmulator:
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        _stop_group(self._process)
-        self._process = None
-
-    def __enter__(self) -> FirestoreEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @contextlib.contextmanager
-    def environment(self) -> Iterator[None]:
-        """Point Google's Firestore clients in this process (and its children) at the emulator."""
-        previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
-        os.environ["FIRESTORE_EMULATOR_HOST"] = self.host
-        try:
-            yield
-        finally:
-            if previous is None:
-                os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
-            else:
-                os.environ["FIRESTORE_EMULATOR_HOST"] = previous

@@ -2,8 +2,12 @@
 
 Settings come from the environment or a ``.env`` file at the repository root. With
 ``DRIFT_API_BASE_URL`` unset the Drift simulator stands in; with ``CRM_ENDPOINT_URL`` unset, the
-CRM sink. With ``PUBSUB_EMULATOR_HOST`` (``FIRESTORE_EMULATOR_HOST``) set, that emulator is
-used; otherwise one is started. ``LEDGER=memory`` keeps the worker's ledger in its memory.
+CRM sink. With ``CRM_RECIPE`` a built-in recipe (``hubspot``, ``salesforce``, ``pipedrive``) and
+no vendor URL (``CRM_BASE_URL``, or Salesforce's ``CRM_OAUTH_TOKEN_URL``), the project's
+stand-in of that vendor's API is started and the worker delivers to it with the stand-in's own
+credentials; the banner names the page showing what it holds. With ``PUBSUB_EMULATOR_HOST``
+(``FIRESTORE_EMULATOR_HOST``) set, that emulator is used; otherwise one is started.
+``LEDGER=memory`` keeps the worker's ledger in its memory.
 
 Once every component answered it prints the webhook URL, the next steps and a curl line that
 sends Drift's sample event, writes the emulators' addresses to ``.local/state.json`` (for the
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from devtools import crm_standins
 from devtools.emulator import EmulatorError, check_prerequisites
 from devtools.stack import (
     LOCAL_ACCESS_TOKEN,
@@ -94,7 +99,10 @@ def config_from_environment() -> StackConfig:
     access_token = env.get("DRIFT_ACCESS_TOKEN")
     if drift_url and not (access_token or env.get("DRIFT_ACCESS_TOKEN_SECRET")):
         raise StackError("DRIFT_API_BASE_URL is set: set DRIFT_ACCESS_TOKEN (your app's token) too")
+    recipe = env.get("CRM_RECIPE") or None
+    vendor_url = env.get("CRM_BASE_URL") or env.get("CRM_OAUTH_TOKEN_URL")
     return StackConfig(
+        crm_standin=recipe if crm_standins.has_standin(recipe) and not vendor_url else None,
         project=env.get("GOOGLE_CLOUD_PROJECT", LOCAL_PROJECT),
         topic=env.get("PUBSUB_TOPIC", "drift-events"),
         dead_letter_topic=env.get("DEAD_LETTER_TOPIC", "drift-events-dead-letter"),
@@ -406,6 +414,7 @@ def state_of(stack: LocalStack) -> dict[str, Any]:
         "worker_url": stack.worker.url if stack.worker else None,
         "drift_api_base_url": stack.simulator.url if stack.simulator else cfg.drift_api_base_url,
         "crm_sink_url": stack.sink.url if stack.sink else None,
+        "crm_standin_url": stack.crm_standin.url if stack.crm_standin else None,
         "log_dir": str(stack.log_dir),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -438,6 +447,14 @@ def _print_ready(stack: LocalStack, say: Callable[[str], None] = _say) -> None:
     cfg = stack.config
     drift = f"{stack.simulator.url} (simulator)" if stack.simulator else cfg.drift_api_base_url
     crm = f"{stack.sink.url}/crm/records (sink)" if stack.sink else cfg.crm_endpoint_url
+    standin = stack.crm_standin
+    if standin is not None:
+        name = crm_standins.vendor_name(cfg.crm_standin or "")
+        crm = f"{standin.url} ({name} stand-in, CRM_RECIPE={cfg.crm_standin})"
+    elif cfg.worker_env.get("CRM_RECIPE", "webhook") != "webhook":
+        recipe = cfg.worker_env["CRM_RECIPE"]
+        base = cfg.worker_env.get("CRM_BASE_URL") or "the API base of the recipe or its token"
+        crm = f"{base} (CRM_RECIPE={recipe})"
     if cfg.ledger == "firestore":
         ledger = f"{stack.firestore_host} (Firestore emulator, collections {stack.ledger_prefix}*)"
     else:
@@ -456,7 +473,12 @@ def _print_ready(stack: LocalStack, say: Callable[[str], None] = _say) -> None:
         f'  state         {localstate.state_path()}  (operator commands: make ops ARGS="--local'
         ' trace 3275727977")',
     ]
-    if stack.sink:
+    if standin is not None:
+        lines.append(
+            f"  CRM records   {crm_standins.records_url(standin)}  (what {name} holds; the"
+            f" sample's visitor is {crm_standins.DEMO_EMAIL})"
+        )
+    elif stack.sink:
         lines.append(f"  CRM sink page {stack.sink.url}/  (watch records arrive)")
     lines += [
         "",

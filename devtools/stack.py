@@ -4,7 +4,9 @@ Pub/Sub emulator (gcloud) -> webhook (functions-framework) -> events topic -> pu
 (same retry and dead-letter rules as Terraform) -> worker (functions-framework) -> Drift API
 simulator and CRM sink (in this process, unless real URLs are given). The worker's delivery
 ledger lives in the Firestore emulator (gcloud), or in the worker's memory with
-``ledger="memory"``.
+``ledger="memory"``. With ``crm_standin="hubspot"`` (or another built-in recipe with a
+stand-in, see ``devtools.crm_standins``) the worker runs that recipe against the project's
+stand-in of the vendor's API, started in this process, instead of the sink.
 
 Both functions run as separate processes started the way Cloud Functions starts them, so what
 works here works there. Every process started is stopped on exit, the emulators included:
@@ -73,6 +75,9 @@ class StackConfig:
     access_token: str = LOCAL_ACCESS_TOKEN
     drift_api_base_url: str | None = None  # None: the simulator
     crm_endpoint_url: str | None = None  # None: the CRM sink
+    # A built-in recipe's name: the worker runs it against that vendor's stand-in (started
+    # here, with its own local credentials); the sink still starts, unused.
+    crm_standin: str | None = None
     emulator_host: str | None = None  # None: start one
     push: PushSettings = field(default_factory=PushSettings)
     simulator_latency: float = 0.0
@@ -382,6 +387,7 @@ class LocalStack:
         )
         self.simulator: DriftSimulator | None = None
         self.sink: CrmSink | None = None
+        self.crm_standin: Any = None  # devtools.vendors.VendorStandIn with config.crm_standin
         self.webhook: FunctionProcess | None = None
         self.worker: FunctionProcess | None = None
         self.admin: PubSubAdmin | None = None
@@ -470,6 +476,14 @@ class LocalStack:
             self.sink = CrmSink(
                 signing_secret=cfg.sink_signing_secret, api_token=cfg.sink_api_token
             ).start()
+        standin_env: dict[str, str] = {}
+        if cfg.crm_standin:
+            from devtools import crm_standins
+
+            self.crm_standin = crm_standins.start(cfg.crm_standin)
+            standin_env = crm_standins.worker_settings(cfg.crm_standin, self.crm_standin)
+            if self.simulator is not None:
+                self._deliverable_seed(crm_standins.DEMO_EMAIL)
 
         self.admin = PubSubAdmin(cfg.project)
         self.admin.create_topic(cfg.topic)
@@ -509,6 +523,7 @@ class LocalStack:
                 ),
                 **({"CRM_API_TOKEN": cfg.sink_api_token} if cfg.sink_api_token else {}),
                 **cfg.worker_env,
+                **standin_env,
             },
             worker_log,
             signature="cloudevent",
@@ -533,6 +548,21 @@ class LocalStack:
         wait_until(self.webhook.ready, timeout, "the webhook to answer")
         self.admin.create_push_subscription(
             cfg.topic, cfg.push_subscription, self.worker.url, cfg.dead_letter_topic, cfg.push
+        )
+
+    def _deliverable_seed(self, email: str) -> None:
+        """The simulator's sample conversation with a visitor address a CRM accepts (the seed
+        article's own is obfuscated, "[email protected]", and a CRM refuses it)."""
+        from samples import drift_seed
+
+        assert self.simulator is not None
+        contact = drift_seed.sample_contact()
+        contact["attributes"]["email"] = email
+        self.simulator.add_conversation(
+            drift_seed.sample_conversation(),
+            contact=contact,
+            transcript=drift_seed.SAMPLE_TRANSCRIPT,
+            messages=drift_seed.sample_messages(),
         )
 
     def restart_worker(self, timeout: float = 60.0) -> None:
@@ -617,7 +647,7 @@ class LocalStack:
             with contextlib.suppress(Exception):
                 self.admin.close()
             self.admin = None
-        for server in (self.simulator, self.sink):
+        for server in (self.simulator, self.sink, self.crm_standin):
             if server is not None:
                 with contextlib.suppress(Exception):
                     server.stop()
@@ -685,12 +715,20 @@ def running(config: StackConfig) -> Iterator[LocalStack]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.stack")
     parser.add_argument("mode", choices=["demo", "local"])
+    parser.add_argument(
+        "--recipe",
+        help="a built-in CRM recipe (hubspot, salesforce, pipedrive): the demo delivers to the "
+        "project's stand-in of that vendor's API and prints what it then holds; for local, "
+        "the same as CRM_RECIPE",
+    )
     args = parser.parse_args(argv)
     from devtools import demo, local
 
     try:
         if args.mode == "demo":
-            return demo.run()
+            return demo.run(recipe=args.recipe or None)
+        if args.recipe:
+            os.environ["CRM_RECIPE"] = args.recipe
         return local.run()
     except (StackError, EmulatorError, TimeoutError) as error:
         print(f"error: {error}", file=sys.stderr)

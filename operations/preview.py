@@ -1,6 +1,6 @@
 """Show every request a recipe would send to the CRM, sending nothing.
 
-* no arguments: Drift's sample conversation, served by an in-process Drift simulator;
+* no arguments: Drift's sample conversation (its record built from ``samples/``);
 * ``--conversation-id N``: that conversation from the Drift API named by the settings
   (``DRIFT_API_BASE_URL``, ``DRIFT_ACCESS_TOKEN``), or from the simulator when unset;
 * ``--event FILE``: a webhook body (a conversation event or ``gdpr_delete_requested``).
@@ -52,14 +52,12 @@ _PLACEHOLDERS = {
 
 @contextlib.contextmanager
 def _drift() -> Iterator[dict[str, str]]:
-    """Drift settings: the real API when configured, else a simulator in this process."""
+    """Drift settings: the real API when configured; else the sample needs none (its record is
+    built from the sample data, so the operator commands need no test double)."""
     if os.environ.get("DRIFT_API_BASE_URL"):
         yield {}
         return
-    from devtools.drift_simulator import DriftSimulator
-
-    with DriftSimulator() as simulator:
-        yield {"drift_api_base_url": simulator.url, "drift_access_token": simulator.access_token}
+    yield {"drift_access_token": "preview-unused"}
 
 
 def preview(
@@ -110,7 +108,10 @@ def preview(
             document = GdprRequest.of(event, payload).document()
         else:
             kind, what = "conversation", "conversation"
-            document = _gather(settings, event, payload)
+            if os.environ.get("DRIFT_API_BASE_URL"):
+                document = _gather(settings, event, payload)
+            else:
+                document = _sample_record(event, payload)
     runner = RecipeRunner(loaded, settings)
     try:
         skipped = runner.skip_reason(kind, document, memory)
@@ -163,6 +164,29 @@ def _gather(settings: WorkerSettings, event: DriftEvent, push: ConversationPush)
         record = gatherer.record(event, push, event.key(), PushedMessage(b"", {}, "preview", None))
     finally:
         client.close()
+    return record.to_json_dict()
+
+
+def _sample_record(event: DriftEvent, push: ConversationPush) -> dict[str, Any]:
+    """The record the worker would gather for Drift's sample conversation, from the sample."""
+    from samples import drift_seed
+    from shared import records
+    from shared.gather import event_info
+
+    info = records.conversation_info(drift_seed.sample_conversation(), push.conversation_id)
+    users = {user["id"]: user for user in drift_seed.sample_users()}
+    participants = [
+        found
+        for found in (records.participant(users.get(i, {"id": i})) for i in info.participant_ids)
+        if found is not None
+    ]
+    record = records.ConversationRecord(
+        event=event_info(event, push, event.key(), PushedMessage(b"", {}, "preview", None)),
+        conversation=info,
+        contact=records.contact_info(drift_seed.sample_contact()),
+        participants=participants,
+        transcript=drift_seed.SAMPLE_TRANSCRIPT,
+    )
     return record.to_json_dict()
 
 

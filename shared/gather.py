@@ -80,16 +80,7 @@ class Gatherer:
                 if future is not None:
                     future.cancel()
         return records.ConversationRecord(
-            event=records.EventInfo(
-                type=event.type,
-                org_id=event.org_id,
-                key=key,
-                source=push.data.source,
-                pushed_at=push.data.pushed_at,
-                pushed_by_user_id=push.data.pushed_by,
-                message_id=pushed.message_id,
-                published_at=pushed.publish_time,
-            ),
+            event=event_info(event, push, key, pushed),
             conversation=info,
             contact=contact,
             participants=participants,
@@ -116,3 +107,19 @@ class Gatherer:
 
     def _messages(self, conversation_id: int) -> list[records.MessageInfo]:
         return [records.message_info(m) for m in self.client.iter_messages(conversation_id)]
+
+
+def event_info(
+    event: DriftEvent, push: ConversationPush, key: str, pushed: PushedMessage
+) -> records.EventInfo:
+    """What the record says of the event itself: type, org, key, who pushed it and when."""
+    return records.EventInfo(
+        type=event.type,
+        org_id=event.org_id,
+        key=key,
+        source=push.data.source,
+        pushed_at=push.data.pushed_at,
+        pushed_by_user_id=push.data.pushed_by,
+        message_id=pushed.message_id,
+        published_at=pushed.publish_time,
+    )

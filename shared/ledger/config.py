@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.config import LOCAL_PROJECT, WorkerSettings
 
 KiB = 1024
-LEASE_GRACE_SECONDS = 30.0  # a lease outlives the function's timeout by this much
+LEASE_GRACE_SECONDS = 30.0  # a lease outlives the function's timeout by this much (at most)
 
 
 class LedgerConfig(BaseModel):
@@ -21,7 +21,9 @@ class LedgerConfig(BaseModel):
     collection_prefix: str = Field(default="ledger_", pattern=r"^[A-Za-z0-9_-]{0,64}$")
     retention_days: int = Field(default=30, ge=1, le=3650)
     function_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
-    lease_grace_seconds: float = Field(default=LEASE_GRACE_SECONDS, ge=0)
+    # None: 30 s, or half the function's timeout when that is shorter (a short timeout is a short
+    # wait for the event a crashed instance held).
+    lease_grace_seconds: float | None = Field(default=None, ge=0)
     # Bound of every Firestore call, retries included; None: a sixth of the function's timeout,
     # between 1 and 10 seconds, so that a ledger outage answers transient well within it.
     deadline_seconds: float | None = Field(default=None, gt=0, le=60)
@@ -33,7 +35,10 @@ class LedgerConfig(BaseModel):
 
     @property
     def lease_seconds(self) -> float:
-        return self.function_timeout_seconds + self.lease_grace_seconds
+        grace = self.lease_grace_seconds
+        if grace is None:
+            grace = min(LEASE_GRACE_SECONDS, self.function_timeout_seconds / 2)
+        return self.function_timeout_seconds + grace
 
     @property
     def deadline(self) -> float:

@@ -18,7 +18,7 @@ import contextlib
 import html
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,8 +61,8 @@ class Visitor:
     email: str | None
     first_name: str = "Ada"
     last_name: str = "Lovelace"
-    company: str = "Analytical Engines"
-    title: str = "Engineer"
+    company: str | None = "Analytical Engines"
+    title: str | None = "Engineer"
 
 
 class RecipeStack:
@@ -194,27 +194,33 @@ class RecipeStack:
     def dead_letters(self) -> list[Any]:
         return self.stack.admin.pull(self.stack.config.dead_letter_subscription)
 
-    def lose_answer_of(self, endpoint: str, nth: int = 1) -> None:
-        """The ``nth`` next request to ``endpoint`` is performed and its answer dropped.
+    def lose_answer_of(self, endpoint: str) -> None:
+        """The next request to ``endpoint`` is performed and its answer dropped."""
+        self.crm.lose_answer(endpoint=endpoint)
 
-        ``nth=1`` queues the stand-in's fault as is. For a later one (Salesforce sends its
-        lookup and its writes to the same composite endpoint) the stand-in answers slowly
-        until the ``nth`` request has arrived (it takes its faults after the delay), the fault
-        is queued while that request waits, and the delay is taken off again."""
-        if nth == 1:
-            self.crm.lose_answer(endpoint=endpoint)
-            return
+    def lose_later_answer(self, endpoint: str, nth: int) -> Callable[[], None]:
+        """Arrange for the ``nth`` request to ``endpoint`` from now on to be performed and its
+        answer dropped; call what this returns once the event is on its way.
+
+        Salesforce sends its lookup and its writes to the same composite endpoint, so the
+        fault cannot be queued ahead. The stand-in answers slowly meanwhile (it takes its
+        faults after the delay): the returned callable waits until the ``nth`` request has
+        arrived, queues the fault while that request waits, and takes the delay off again."""
         already = len(self.crm.calls(endpoint))
         self.crm.latency = 2.0
-        try:
-            wait_until(
-                lambda: len(self.crm.calls(endpoint)) >= already + nth,
-                WAIT_SECONDS,
-                f"request {nth} to {endpoint}",
-            )
-            self.crm.lose_answer(endpoint=endpoint)
-        finally:
-            self.crm.latency = 0.0
+
+        def arm() -> None:
+            try:
+                wait_until(
+                    lambda: len(self.crm.calls(endpoint)) >= already + nth,
+                    WAIT_SECONDS,
+                    f"request {nth} to {endpoint}",
+                )
+                self.crm.lose_answer(endpoint=endpoint)
+            finally:
+                self.crm.latency = 0.0
+
+        return arm
 
 
 def new_conversation_id() -> int:

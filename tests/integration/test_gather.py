@@ -427,3 +427,17 @@ def test_transcript_and_users_are_fetched_while_conversation_and_contact_are(
     assert record.transcript == seed_data.SAMPLE_TRANSCRIPT
     assert [p.name for p in record.participants] == ["Agent"]
     client.close()
+
+
+def test_the_preview_sample_record_is_what_the_worker_gathers(gatherer: Gatherer) -> None:
+    # GIVEN the seed event WHEN gathered from the simulator and built by preview from samples/
+    from operations.preview import _sample_record
+
+    event, key, message = push()
+    gathered = record_of(gatherer, event, key, message).to_json_dict()
+    built = _sample_record(event, event.payload)
+    # THEN they are the same record, but for what only the Pub/Sub message knows
+    for record in (gathered, built):
+        record["event"].pop("message_id")
+        record["event"].pop("published_at")
+    assert built == gathered
