@@ -196,7 +196,29 @@ def load(kind: type[S]) -> S:
     try:
         return kind()
     except ValidationError as error:
-        raise ConfigError(f"invalid configuration: {_describe(error)}") from None
+        problems = [_describe(error)]
+        problems += _problems_beyond(kind, error)
+        raise ConfigError(f"invalid configuration: {'; '.join(problems)}") from None
+
+
+def _problems_beyond(kind: type[S], error: ValidationError) -> list[str]:
+    """What the cross-setting checks say once the invalid settings are set aside (given their
+    defaults), so that one start-up names every problem, not the field errors first and the
+    missing settings at the next restart."""
+    bad = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
+    fields = kind.model_fields
+    if not bad or not all(name in fields and not fields[name].is_required() for name in bad):
+        return []
+    defaults = {name: fields[name].get_default() for name in bad}
+    try:
+        kind(**defaults)
+    except ValidationError as second:
+        return [
+            message
+            for message in _describe(second).split("; ")
+            if not any(message.startswith(f"{name.upper()}:") for name in bad)
+        ]
+    return []
 
 
 def reload(kind: type[S]) -> S:

@@ -86,7 +86,9 @@ class Deliveries:
 
     # -- steps -------------------------------------------------------------------------------
 
-    def _claim(self, event: DriftEvent, message: PushedMessage, conversation_id: int | None) -> Claim:
+    def _claim(
+        self, event: DriftEvent, message: PushedMessage, conversation_id: int | None
+    ) -> Claim:
         return self.ledger.claim(
             event.key(),
             event_type=event.type,

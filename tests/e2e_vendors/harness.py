@@ -67,7 +67,9 @@ def start_stack(emulator: Any, worker_env: dict[str, str]) -> Iterator[LocalStac
 class Visitor:
     """A Drift contact of one test, and the conversations it has (added to the simulator)."""
 
-    def __init__(self, stack: LocalStack, email: str | None, first: str = "Ada", last: str = "Lovelace"):
+    def __init__(
+        self, stack: LocalStack, email: str | None, first: str = "Ada", last: str = "Lovelace"
+    ):
         self.stack = stack
         self.number = next(_ids)
         self.email = email
@@ -256,7 +258,7 @@ class VendorCases:
                  "the delivery")  # fmt: skip
         wait_for(self.delivered(standin, email, text), "the one activity")
         self.exactly_one_of_each(standin, email, text)
-        assert [r.fault for r in standin.calls(self.create_activity)][0] == "lose_answer"
+        assert standin.calls(self.create_activity)[0].fault == "lose_answer"
 
     def test_second_push_updates_the_activity(self, stack, standin):
         email = f"second.{uuid.uuid4().hex[:8]}@example.com"

@@ -77,4 +77,3 @@ class TestDynamics(VendorCases):
 
     def add_person(self, standin, email):
         standin.add_contact({"emailaddress1": email, "lastname": "Lovelace"})
-

@@ -82,8 +82,12 @@ class TestMarketo(VendorCases):
         conversation_id = visitor.conversation(text)
         push(stack, conversation_id)
         # THEN the event failed transiently, naming the quota, and was delivered on redelivery
-        line = wait_for(lambda: logged(stack, "event failed, Pub/Sub will redeliver it",
-                                       conversation_id=conversation_id), "the transient failure")
+        line = wait_for(
+            lambda: logged(
+                stack, "event failed, Pub/Sub will redeliver it", conversation_id=conversation_id
+            ),
+            "the transient failure",
+        )
         assert "daily quota reached" in line["reason"]
         wait_for(self.delivered(standin, visitor.email, text), "delivery after the quota")
         self.exactly_one_of_each(standin, visitor.email, text)

@@ -63,4 +63,3 @@ class TestZoho(VendorCases):
 
     def add_person(self, standin, email):
         standin.add_record("Contacts", {"Last_Name": "Lovelace", "Email": email})
-

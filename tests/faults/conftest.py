@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from samples import drift_seed as seed_data
 from devtools.crm_sink import SinkRecord
 from devtools.emulator import PubSubEmulator
 from devtools.pubsub_admin import PubSubAdmin, PushSettings, Received
 from devtools.stack import LocalStack, StackConfig
+from samples import drift_seed as seed_data
 from shared import deadletter
 from shared.events import event_key
 

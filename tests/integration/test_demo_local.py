@@ -235,11 +235,16 @@ def _no_leftovers(watcher: TreeWatcher, timeout: float = 15) -> None:
 
 
 def _run_stack(
-    mode: str, env: dict[str, str], timeout: float, reaper: list[TreeWatcher]
+    mode: str,
+    env: dict[str, str],
+    timeout: float,
+    reaper: list[TreeWatcher],
+    args: tuple[str, ...] = (),
 ) -> tuple[int, str, str, TreeWatcher]:
-    """Run ``python -m devtools.stack MODE`` to completion; returns (code, out, err, watcher)."""
+    """Run ``python -m devtools.stack MODE [ARGS]`` to completion; returns (code, out, err,
+    watcher)."""
     process = subprocess.Popen(
-        [*STACK, mode],
+        [*STACK, mode, *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -274,6 +279,10 @@ def test_demo_shows_what_the_crm_received_and_stops_everything(reaper):
     assert "signature valid" in out
     assert "signature INVALID" not in out and "unsigned" not in out
     assert f"127.0.0.1:{webhook_port}" in out and f"127.0.0.1:{worker_port}" in out
+    # It ends by saying how to try a recipe.
+    assert out.rstrip().endswith(
+        "make demo RECIPE=hubspot        (or RECIPE=salesforce, RECIPE=pipedrive)"
+    )
 
     # It started an emulator (gcloud + Java) and both functions; none of them is left.
     match = re.search(r"emulator\s+127\.0\.0\.1:(\d+)", out)

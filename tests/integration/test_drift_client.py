@@ -14,9 +14,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from samples import drift_seed as seed_data
 from devtools.drift_simulator import DriftSimulator
 from devtools.secret_manager_server import SecretManagerServer
+from samples import drift_seed as seed_data
 from shared import logger, secrets
 from shared.drift_client import DriftClient, RetryPolicy
 from shared.errors import (

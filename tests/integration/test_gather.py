@@ -14,8 +14,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from samples import drift_seed as seed_data
 from devtools.drift_simulator import DriftSimulator
+from samples import drift_seed as seed_data
 from shared.drift_client import DriftClient, RetryPolicy
 from shared.errors import DriftNotFoundError, DriftTransientError
 from shared.events import DriftEvent

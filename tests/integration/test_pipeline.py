@@ -9,9 +9,9 @@ from dataclasses import replace
 
 import pytest
 
-from samples import drift_seed as seed_data
 from devtools.pubsub_admin import PubSubAdmin, PushSettings
 from devtools.stack import LocalStack, StackConfig
+from samples import drift_seed as seed_data
 from shared import deadletter
 
 pytestmark = [pytest.mark.emulator, pytest.mark.stack]

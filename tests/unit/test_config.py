@@ -340,3 +340,15 @@ def test_the_drift_budget_must_fit_the_function_timeout(env):
     assert "DRIFT_RETRY_BUDGET_SECONDS" in message and "FUNCTION_TIMEOUT_SECONDS" in message
     env(**worker_env(DRIFT_RETRY_BUDGET_SECONDS="20", FUNCTION_TIMEOUT_SECONDS="60"))
     assert config.reload(WorkerSettings).drift_retry_budget_seconds == 20
+
+
+def test_an_invalid_setting_and_missing_ones_are_named_together(env):
+    # GIVEN one invalid value and two missing settings
+    values = worker_env(DRIFT_MAX_ATTEMPTS="many")
+    for name in ("DRIFT_ACCESS_TOKEN", "CRM_ENDPOINT_URL"):
+        values.pop(name, None)
+    message = config_error(WorkerSettings, env, **values)
+    # THEN one line names all three
+    for name in ("DRIFT_MAX_ATTEMPTS", "DRIFT_ACCESS_TOKEN", "CRM_ENDPOINT_URL"):
+        assert name in message
+    assert "\n" not in message and "many" not in message

@@ -37,7 +37,9 @@ class Seen:
 
 @pytest.fixture
 def crm() -> Iterator[DynamicsStandIn]:
-    with DynamicsStandIn(tenant=TENANT, client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as standin:
+    with DynamicsStandIn(
+        tenant=TENANT, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+    ) as standin:
         yield standin
 
 
@@ -144,7 +146,7 @@ def test_a_long_transcript_is_truncated_to_the_notetext_limit(worker, crm):
 
 
 def test_a_visitor_without_email_writes_nothing(worker, crm):
-    delivery, requests = worker.deliver(record(email=None), "event-1")
+    delivery, _ = worker.deliver(record(email=None), "event-1")
     assert delivery.skipped == "the visitor left no email address"
     assert crm.requests == []
 
@@ -183,9 +185,7 @@ def test_a_rejected_record_is_permanent_with_the_vendors_reason(crm):
     runner = runner_for(crm)
     try:
         with pytest.raises(PermanentError) as caught:
-            runner.deliver(
-                "conversation", record(email="not-an-email@"), journal=MemoryJournal()
-            )
+            runner.deliver("conversation", record(email="not-an-email@"), journal=MemoryJournal())
     finally:
         runner.close()
     assert "400" in caught.value.reason and "create_contact" in caught.value.reason

@@ -162,12 +162,14 @@ def test_a_skipped_lead_is_a_failure(marketo):
 
 def test_another_error_code_is_permanent(marketo):
     # GIVEN an instance without the custom object (Marketo answers 1013, object not found)
-    with MarketoStandIn(
-        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, custom_objects={"other_c": {
-            "dedupe": ["x"], "link": None, "fields": ["x"]}}  # fmt: skip
-    ) as bare:
-        with pytest.raises(PermanentError) as caught:
-            deliver_once(bare, record())
+    other = {"other_c": {"dedupe": ["x"], "link": None, "fields": ["x"]}}
+    with (
+        MarketoStandIn(
+            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, custom_objects=other
+        ) as bare,
+        pytest.raises(PermanentError) as caught,
+    ):
+        deliver_once(bare, record())
     assert "success false" in caught.value.reason and "conversation" in caught.value.reason
 
 

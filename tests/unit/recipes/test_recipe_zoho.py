@@ -128,7 +128,7 @@ def test_a_later_push_updates_the_note(worker, zoho):
     worker.deliver(record(), "event-1")
     later = record()
     later["transcript"] = "Hello <there>\nHow can I help?\nBook a demo"
-    delivery, requests = worker.deliver(later, "event-2")
+    _, requests = worker.deliver(later, "event-2")
     assert requests == 1
     assert endpoints(zoho)[-1] == "notes.update"
     (note,) = zoho.notes()
@@ -205,7 +205,9 @@ def test_an_expired_token_is_renewed_once(worker, zoho):
 
 
 def test_an_explicit_base_url_wins_over_api_domain(zoho):
-    with ZohoStandIn(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH) as api:
+    with ZohoStandIn(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=REFRESH
+    ) as api:
         # GIVEN the accounts server's api_domain names itself, and CRM_BASE_URL another server
         runner = runner_for(zoho, crm_base_url=api.url)
         try:
