@@ -64,12 +64,13 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 ## demo: the whole local stack end to end with the Drift sample, then exit
+##   (RECIPE=hubspot: deliver to the project's stand-in of that vendor's API instead)
 demo: $(STAMP)
-	$(PY) -m devtools.stack demo
+	$(PY) -m devtools.stack demo $(if $(RECIPE),--recipe $(RECIPE))
 
-## local: the local stack in the foreground until Ctrl-C
+## local: the local stack in the foreground until Ctrl-C (RECIPE= as CRM_RECIPE)
 local: $(STAMP)
-	$(PY) -m devtools.stack local
+	$(PY) -m devtools.stack local $(if $(RECIPE),--recipe $(RECIPE))
 
 ## preview: every request the CRM would receive, sending nothing
 ##   (RECIPE=hubspot|file, MAPPING=file, EVENT=webhook.json, CONVERSATION_ID=n)

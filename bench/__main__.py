@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import coldstart, e2e, outage, profile, publish, webhook, worker
 from bench import ledger as ledger_bench
+from bench import recipes as recipes_bench
 from bench.context import BENCH_DIR, ROOT, Context
 from bench.procs import SectionMeter
 from bench.stats import figures_table, format_number
@@ -31,7 +32,17 @@ from shared import logger, pubsub
 PROJECT = "drift-bridge-bench"
 RESULTS_PATH = BENCH_DIR / "results.json"
 NOISY_CORES = 0.25  # other processes' average CPU during a section worth a warning
-ORDER = ("publish", "webhook", "profile", "worker", "ledger", "outage", "e2e", "coldstart")
+ORDER = (
+    "publish",
+    "webhook",
+    "profile",
+    "worker",
+    "ledger",
+    "outage",
+    "recipes",
+    "e2e",
+    "coldstart",
+)
 CHOICES = (*ORDER, "memory")
 RUNNERS: dict[str, Callable[[Context], Any]] = {
     "publish": publish.measure,
@@ -40,6 +51,7 @@ RUNNERS: dict[str, Callable[[Context], Any]] = {
     "worker": worker.measure,
     "ledger": ledger_bench.measure,
     "outage": outage.measure,
+    "recipes": recipes_bench.measure,
     "e2e": e2e.measure,
     "coldstart": coldstart.measure,
 }

@@ -14,6 +14,7 @@ publish that fails leaves the event retryable rather than recorded as done.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from shared.deadletter import DeadLetters
@@ -26,10 +27,11 @@ from shared.ledger import Claim, Ledger
 from shared.logger import get_logger
 from shared.outcome import Outcome
 from shared.push import PushedMessage
-from shared.recipes import RecipeRunner
+from shared.recipes import Delivery, RecipeRunner
 
 log = get_logger("worker")
 _DONE = ("completed", "dead_lettered")
+INLINE_WAIT_SECONDS = 5.0  # a CRM's Retry-After up to this is waited for in the invocation
 
 
 class Deliveries:
@@ -72,9 +74,7 @@ class Deliveries:
             return Outcome.DUPLICATE
 
         def work() -> Outcome:
-            result = self.runner.deliver(
-                "gdpr", request.document(), journal=claim, memory={}, idempotency_key=claim.key
-            )
+            result = self._send("gdpr", request.document(), claim, {})
             claim.complete(result.delivered_hash, None)
             if result.skipped:
                 log.info("GDPR deletion request not sent", reason=result.skipped)
@@ -119,9 +119,7 @@ class Deliveries:
             if "conversation" in self.remembers
             else {}
         )
-        result = self.runner.deliver(
-            "conversation", document, journal=claim, memory=memory, idempotency_key=claim.key
-        )
+        result = self._send("conversation", document, claim, memory)
         claim.complete(result.delivered_hash, result.memory or None)
         if result.skipped:
             log.info("conversation not delivered", reason=result.skipped)
@@ -129,13 +127,35 @@ class Deliveries:
         log.info("conversation delivered to the CRM", requests=len(result.requests))
         return Outcome.DELIVERED
 
+    def _send(
+        self, kind: str, document: dict[str, Any], claim: Claim, memory: dict[str, Any]
+    ) -> Delivery:
+        """Run the recipe. A short wait (the CRM's ``Retry-After``, else the recipe's backoff
+        hint, of at most ``INLINE_WAIT_SECONDS``) is waited for here and the recipe resumed once
+        (its completed steps are not sent again). A longer ``Retry-After`` is kept in the
+        ledger by ``_run``, so that redeliveries before it are refused without calling the CRM;
+        a longer hint is left to Pub/Sub's backoff."""
+        try:
+            return self.runner.deliver(
+                kind, document, journal=claim, memory=memory, idempotency_key=claim.key
+            )
+        except TransientError as error:
+            wait = error.retry_after if error.retry_after is not None else error.backoff
+            if wait is None or wait > INLINE_WAIT_SECONDS:
+                raise
+            log.info("the CRM asked to wait; retrying once", seconds=wait, reason=error.reason)
+            time.sleep(wait)  # the CRM's own Retry-After, within the function's time
+        return self.runner.deliver(
+            kind, document, journal=claim, memory=memory, idempotency_key=claim.key
+        )
+
     def _run(self, claim: Claim, event: DriftEvent, message: PushedMessage, work: Any) -> Outcome:
         try:
             return work()
         except PermanentError as error:
             failure = error
         except TransientError as error:
-            claim.fail(error.reason)
+            claim.fail(error.reason, retry_after=error.retry_after)
             raise
         except BaseException as error:
             claim.fail(f"{type(error).__name__} (unexpected)")

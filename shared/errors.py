@@ -29,13 +29,20 @@ class ConfigError(BridgeError):
 
 class TransientError(BridgeError):
     """Worth retrying: rate limits, 5xx, timeouts, connection errors, publish failures.
-    ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one."""
+    ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one (a wait it
+    requires); ``backoff`` a wait the recipe suggests for this kind of answer (a hint)."""
 
     def __init__(
-        self, reason: str, *, detail: str | None = None, retry_after: float | None = None
+        self,
+        reason: str,
+        *,
+        detail: str | None = None,
+        retry_after: float | None = None,
+        backoff: float | None = None,
     ) -> None:
         super().__init__(reason, detail=detail)
         self.retry_after = retry_after
+        self.backoff = backoff
 
 
 class PermanentError(BridgeError):

@@ -30,6 +30,7 @@ from shared.ledger.client import Operations, operations
 from shared.ledger.config import LedgerConfig
 from shared.ledger.exceptions import (
     ClaimNotHeldError,
+    DeferredError,
     LeaseLostError,
     LedgerBusyError,
     LedgerUnavailableError,
@@ -51,6 +52,7 @@ __all__ = [
     "ClaimNotHeldError",
     "ClaimState",
     "ConversationMemory",
+    "DeferredError",
     "DocumentState",
     "EventDocument",
     "EventJourney",

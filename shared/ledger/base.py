@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.ledger import codec
 from shared.ledger.config import LedgerConfig
-from shared.ledger.exceptions import ClaimNotHeldError, LedgerBusyError
+from shared.ledger.exceptions import ClaimNotHeldError, DeferredError, LedgerBusyError
 from shared.ledger.models import (
     ClaimState,
     EventDocument,
@@ -40,7 +40,16 @@ from shared.ledger.trace import EventJourney
 
 # The fields a resumed claim changes (the rest, the record among them, stays as stored).
 RESUME_FIELDS = frozenset(
-    {"state", "attempts", "last_seen", "lease_expires_at", "holder", "history", "expire_at"}
+    {
+        "state",
+        "attempts",
+        "last_seen",
+        "lease_expires_at",
+        "not_before",
+        "holder",
+        "history",
+        "expire_at",
+    }
 )
 
 
@@ -100,12 +109,19 @@ def decide(
         raise LedgerBusyError(
             f"event {key[:12]} is being delivered by another attempt", existing.lease_expires_at
         )
+    if existing.state == "retrying" and existing.not_before and existing.not_before > now:
+        wait = (existing.not_before - now).total_seconds()
+        raise DeferredError(
+            f"the CRM asked to wait: event {key[:12]} is retried in {wait:.0f}s at the earliest",
+            existing.not_before,
+        )
     reason = "the previous attempt's lease expired" if existing.state == "in_progress" else None
     document = existing.model_copy(deep=True)
     document.state = "in_progress"
     document.attempts += 1
     document.last_seen = now
     document.lease_expires_at = lease
+    document.not_before = None
     document.holder = holder
     document.expire_at = expire
     document.remember(
@@ -267,11 +283,15 @@ class Claim:
         self._dirty |= {"delivered_hash", "completed_at", "last_error"}
         self._close(memory)
 
-    def fail(self, reason: str) -> None:
-        """A transient failure: the lease is released, checkpoints and the record are kept."""
-        self._finish("retrying", reason)
-        self._document.last_error = reason
-        self._dirty.add("last_error")
+    def fail(self, reason: str, retry_after: float | None = None) -> None:
+        """A transient failure: the lease is released, checkpoints and the record are kept.
+        ``retry_after``: the seconds the CRM asked to wait; redeliveries before then are
+        refused at once (``DeferredError``)."""
+        now = self._finish("retrying", reason)
+        document = self._document
+        document.last_error = reason
+        document.not_before = now + dt.timedelta(seconds=retry_after) if retry_after else None
+        self._dirty |= {"last_error", "not_before"}
         self._close(None)
 
     def dead_letter(self, reason: str) -> None:

@@ -20,6 +20,15 @@ class LeaseLostError(LedgerBusyError):
     reset it): this attempt must stop writing."""
 
 
+class DeferredError(TransientError):
+    """The CRM asked for a wait (``Retry-After``, a daily quota) that has not passed yet: the
+    redelivery is refused at once, without calling Drift or the CRM."""
+
+    def __init__(self, reason: str, not_before: dt.datetime) -> None:
+        super().__init__(reason)
+        self.not_before = not_before
+
+
 class LedgerUnavailableError(TransientError):
     """Firestore could not be reached or did not answer within the ledger's deadline."""
 

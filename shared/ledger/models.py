@@ -62,6 +62,7 @@ class EventDocument(_Stored):
     first_seen: dt.datetime = Field(alias="firstSeen")
     last_seen: dt.datetime = Field(alias="lastSeen")
     lease_expires_at: dt.datetime | None = Field(default=None, alias="leaseExpiresAt")
+    not_before: dt.datetime | None = Field(default=None, alias="notBefore")  # the CRM's wait
     holder: str | None = None
     last_error: str | None = Field(default=None, alias="lastError")
     delivered_hash: str | None = Field(default=None, alias="deliveredHash")

@@ -127,8 +127,14 @@ def answer_text(text: str, reason: str | None = None) -> tuple[str, str]:
     return describe_answer(text, reason)
 
 
-def transient(reason: str, detail: str | None = None, retry: float | None = None) -> Exception:
-    return CrmTransientError(reason, detail=detail, retry_after=retry)
+def transient(
+    reason: str,
+    detail: str | None = None,
+    retry: float | None = None,
+    backoff: float | None = None,
+) -> Exception:
+    """``retry``: the vendor's ``Retry-After``; ``backoff``: the recipe rule's hint."""
+    return CrmTransientError(reason, detail=detail, retry_after=retry, backoff=backoff)
 
 
 def permanent(reason: str, detail: str | None = None) -> Exception:

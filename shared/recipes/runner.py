@@ -255,9 +255,7 @@ class RecipeRunner:
         tail = f"{where}{': ' + rule.reason if rule.reason else ''} ({summary})"
         if verdict.outcome == "transient":
             wait = retry_after({"Retry-After": answer.headers.get("retry-after", "")})
-            if wait is None:
-                wait = rule.backoff
-            raise transient(f"CRM answered {status}{tail}", detail, wait)
+            raise transient(f"CRM answered {status}{tail}", detail, wait, rule.backoff)
         raise permanent(f"CRM rejected the record with {status}{tail}", detail)
 
     def _renew(self, credential: str | None) -> bool:

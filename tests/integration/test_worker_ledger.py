@@ -23,8 +23,8 @@ from samples import drift_seed as seed_data
 from shared import config
 from shared.errors import TransientError
 from shared.handler import Handler, Outcome
+from shared.ledger import DeferredError, open_ledger
 from shared.ledger import client as ledger_client
-from shared.ledger import open_ledger
 from shared.push import PushedMessage
 from tests.conftest import PROJECT
 
@@ -237,3 +237,45 @@ def test_with_firestore_away_the_worker_answers_transient_and_loses_nothing(
             Handler(settings).handle(pushed(seed_data.sample_conversation_push("t")))
         assert sink.received() == [] and dead.drain() == []
     ledger_client.reset()
+
+
+def _crm_asking_to_wait(httpserver: HTTPServer, seconds: str, times: int) -> list[int]:
+    answers: list[int] = []
+
+    def answer(request: Request) -> Response:
+        if len(answers) < times:
+            answers.append(429)
+            return Response("slow down", 429, headers={"Retry-After": seconds})
+        answers.append(200)
+        return Response("{}", 200, content_type="application/json")
+
+    httpserver.expect_request("/crm").respond_with_handler(answer)
+    return answers
+
+
+def test_a_short_retry_after_is_waited_for_within_the_invocation(
+    settings_for, simulator, httpserver
+):
+    # GIVEN a CRM that asks for a one-second wait once
+    answers = _crm_asking_to_wait(httpserver, "1", times=1)
+    handler = Handler(settings_for(simulator, crm_endpoint_url=httpserver.url_for("/crm")))
+    # WHEN the event is handled THEN the same invocation waits and delivers it
+    assert handler.handle(pushed(seed_data.sample_conversation_push("t"))) is Outcome.DELIVERED
+    assert answers == [429, 200]
+
+
+def test_a_long_retry_after_refuses_redeliveries_without_calling_the_crm(
+    settings_for, simulator, httpserver
+):
+    # GIVEN a CRM that asks for two minutes
+    answers = _crm_asking_to_wait(httpserver, "120", times=1)
+    settings = settings_for(simulator, crm_endpoint_url=httpserver.url_for("/crm"))
+    message = pushed(seed_data.sample_conversation_push("t"))
+    with pytest.raises(TransientError):
+        Handler(settings).handle(message)
+    # WHEN Pub/Sub redelivers before then (on another instance)
+    with pytest.raises(DeferredError):
+        Handler(settings).handle(message)
+    # THEN neither the CRM nor Drift was asked again
+    assert answers == [429]
+    assert simulator.call_counts()["conversation"] == 1

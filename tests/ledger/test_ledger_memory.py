@@ -12,6 +12,7 @@ from shared.config import WorkerSettings
 from shared.errors import TransientError
 from shared.ledger import (
     ClaimNotHeldError,
+    DeferredError,
     LeaseLostError,
     LedgerBusyError,
     LedgerConfig,
@@ -20,6 +21,7 @@ from shared.ledger import (
     open_ledger,
 )
 from shared.ledger.memory import LocalCache
+from shared.ledger.models import utcnow
 
 
 def _ledger(**overrides: object) -> MemoryLedger:
@@ -45,7 +47,7 @@ def test_open_ledger_reads_the_worker_settings() -> None:
     ledger = open_ledger(settings)
     # THEN it is the memory ledger with the lease and retention the settings imply
     assert isinstance(ledger, MemoryLedger)
-    assert ledger.config.lease_seconds == 78
+    assert ledger.config.lease_seconds == 48 + 24  # half the timeout, when under 30 s
     assert ledger.config.retention_days == 3
     assert ledger.config.events_collection == "x_events"
     assert ledger.config.deadline == 8.0
@@ -193,3 +195,19 @@ def test_local_cache_evicts_the_oldest_and_expires() -> None:
     cache.put("c", 3)
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, 2, 3)
     wait_until(lambda: cache.get("c") is None, 5, "the entry to expire")
+
+
+def test_a_wait_the_crm_asked_for_refuses_redeliveries_until_it_passes():
+    # GIVEN an attempt that failed with the CRM asking for an hour's wait (a daily quota)
+    ledger = _ledger(function_timeout_seconds=10)
+    claim = ledger.claim("quota-key", event_type="conversation_push")
+    claim.fail("CRM answered 200 (error 607)", retry_after=3600)
+    # WHEN Pub/Sub redelivers THEN it is refused at once, without running the delivery
+    with pytest.raises(DeferredError) as caught:
+        ledger.claim("quota-key", event_type="conversation_push")
+    assert caught.value.not_before > utcnow()
+    # AND a failure without a requested wait leaves the next attempt free to run
+    ledger_2 = _ledger(function_timeout_seconds=10)
+    first = ledger_2.claim("other-key")
+    first.fail("CRM answered 503")
+    assert ledger_2.claim("other-key").state == "resumed"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from devtools.emulator import wait_until
+from shared.errors import TransientError
 from shared.ledger import FirestoreLedger, LedgerBusyError, LedgerConfig
 
 pytestmark = pytest.mark.emulator
@@ -29,6 +30,8 @@ def _race(ledgers: list[FirestoreLedger], key: str) -> list[str]:
             outcome = ledger.claim(key, event_type="conversation_push").state
         except LedgerBusyError:
             outcome = "busy"
+        except TransientError as error:  # contention Firestore gave up on: also "come back"
+            outcome = f"transient: {error.reason}"
         with lock:
             outcomes.append(outcome)
 
@@ -48,8 +51,11 @@ def test_threads_of_separate_instances_one_claim_wins(
     ledgers[0].memory("warm", "up")
     # WHEN all claim the same event at once
     outcomes = _race(ledgers, "evt-race-threads")
-    # THEN exactly one proceeds and the others are told busy (transient)
-    assert outcomes == ["busy"] * (THREADS - 1) + ["new"]
+    # THEN exactly one proceeds and the others are told to come back (busy, or another
+    # transient answer when eight transactions on one document contend)
+    assert outcomes.count("new") == 1, outcomes
+    assert len(outcomes) == THREADS
+    assert all(o == "busy" or o.startswith("transient") for o in outcomes if o != "new")
 
 
 def test_threads_of_one_instance_one_claim_wins(

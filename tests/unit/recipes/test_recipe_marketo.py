@@ -139,7 +139,7 @@ def test_limits_answered_with_200_are_transient(marketo, fault, backoff):
     marketo.add_fault(fault, endpoint="leads.sync")
     with pytest.raises(TransientError) as caught:
         deliver_once(marketo, record())
-    assert caught.value.retry_after == backoff
+    assert caught.value.backoff == backoff
     assert "200" in caught.value.reason
     assert marketo.leads() == []
 

@@ -290,7 +290,7 @@ def test_the_request_limit_is_transient_with_a_long_backoff(worker, salesforce):
     )
     with pytest.raises(TransientError) as caught:
         worker.deliver(record(), "event-1", attempts=1)
-    assert caught.value.retry_after == 600
+    assert caught.value.backoff == 600
     assert "REQUEST_LIMIT_EXCEEDED" in caught.value.reason
 
 

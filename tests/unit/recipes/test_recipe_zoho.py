@@ -192,7 +192,7 @@ def test_a_rate_limit_is_transient(zoho):
             runner.deliver("conversation", record(), journal=MemoryJournal())
     finally:
         runner.close()
-    assert "429" in caught.value.reason and caught.value.retry_after == 60
+    assert "429" in caught.value.reason and caught.value.backoff == 60
 
 
 def test_an_expired_token_is_renewed_once(worker, zoho):
