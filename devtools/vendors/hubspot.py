@@ -843,9 +843,16 @@ class HubSpotStandIn(VendorStandIn):
             obj = self._objects["contacts"].get(object_id)
             if obj is None:
                 return self._not_found(object_id)
-        del self._objects["contacts"][obj["id"]]
-        self._forget_links("contacts", obj["id"])
-        self.gdpr_deleted.append({"id": obj["id"], "email": obj["properties"].get("email")})
+        # HubSpot's GDPR delete removes the contact "and all associated content": its notes
+        # (engagements) go with it, when the contact is their only association.
+        contact_id = obj["id"]
+        for note_id, links in list(self._note_links.items()):
+            if links and all(cid == contact_id for cid, _ in links):
+                self._objects["notes"].pop(note_id, None)
+                self._note_links.pop(note_id, None)
+        del self._objects["contacts"][contact_id]
+        self._forget_links("contacts", contact_id)
+        self.gdpr_deleted.append({"id": contact_id, "email": obj["properties"].get("email")})
         return Answer(204)
 
     def _link(

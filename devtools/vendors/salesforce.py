@@ -849,6 +849,12 @@ class SalesforceStandIn(VendorStandIn):
     def _delete(self, sobject: str, rec: dict[str, Any]) -> None:
         del self._records[sobject][rec["Id"]]
         self.deleted.append({"type": sobject, "Id": rec["Id"], "Email": rec.get("Email")})
+        if sobject in ("Lead", "Contact"):
+            # Deleting a Lead or Contact deletes its activities (Salesforce Help, "Delete
+            # Records": "related records such as activities... are also deleted").
+            tasks = self._records.get("Task", {})
+            for task_id in [i for i, task in tasks.items() if task.get("WhoId") == rec["Id"]]:
+                del tasks[task_id]
 
     def _external_conflict(
         self, sobject: str, fields: dict[str, Any], own_id: str | None

@@ -184,11 +184,14 @@ def rate_limited(rs: RecipeStack, crm: Crm, times: int = 2) -> Outcome:
     # WHEN Drift pushes a conversation
     key = rs.push(conversation_id)
     rs.delivered(key)
-    # THEN each refusal was retried (Pub/Sub redelivered) and the conversation delivered once
+    # THEN each refusal was retried and the conversation delivered once: the first after the
+    # one-second Retry-After within the same invocation, the next by Pub/Sub's redelivery
     limited = [r for r in rs.since(mark, api_only=False) if r.fault == RATE_LIMIT]
     assert len(limited) == times
+    waited = rs.lines_for(key, "the CRM asked to wait; retrying once")
+    assert waited and all(line["seconds"] == 1 for line in waited), waited
     retries = rs.lines_for(key, RETRIED)
-    assert len(retries) == times
+    assert len(waited) + len(retries) == times
     assert all(crm.rate_limit_reason in line["reason"] for line in retries), retries
     person, activity = one_person_one_activity(rs, crm, conversation_id, visitor, transcript)
     no_dead_letters(rs)
