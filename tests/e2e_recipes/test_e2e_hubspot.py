@@ -139,7 +139,7 @@ def test_second_push_updates_the_note(rs: RecipeStack, crm: HubSpot):
 
 
 def test_rate_limit_is_retried_and_delivered_once(rs: RecipeStack, crm: HubSpot):
-    scenarios.rate_limited(rs, crm)
+    scenarios.rate_limited(rs, crm, retry_after=True)
 
 
 def test_duplicate_webhooks_deliver_once(rs: RecipeStack, crm: HubSpot):
