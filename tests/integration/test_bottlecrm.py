@@ -213,8 +213,10 @@ def wait_for_case(
     crm: BottleCrm, conversation_id: int, transcript: str, timeout: float = 90
 ) -> dict[str, Any]:
     def written() -> dict[str, Any] | None:
+        # BottleCRM saves the case, then links its contacts: wait for both.
         found = cases_of(crm, conversation_id)
-        return found[0] if found and found[0]["description"] == transcript else None
+        done = found and found[0]["description"] == transcript and found[0].get("contacts")
+        return found[0] if done else None
 
     return wait_until(written, timeout, f"BottleCRM's case for conversation {conversation_id}")
 
