@@ -174,6 +174,23 @@ def second_push(rs: RecipeStack, crm: Crm) -> tuple[Outcome, dict[str, Any], lis
     return first, activity, rs.since(mark)
 
 
+def seed_visit(rs: RecipeStack) -> Visitor:
+    """Drift's sample conversation in the simulator, its visitor given a deliverable address
+    (the article's own is obfuscated: "[email protected]")."""
+    from samples import drift_seed
+
+    visitor = Visitor("gregg.parker@example.com", "Gregg", "Parker", "Camp Waziyatah")
+    contact = drift_seed.sample_contact()
+    contact["attributes"]["email"] = visitor.email
+    rs.simulator.add_conversation(
+        drift_seed.sample_conversation(),
+        contact=contact,
+        transcript=drift_seed.SAMPLE_TRANSCRIPT,
+        messages=drift_seed.sample_messages(),
+    )
+    return visitor
+
+
 def rate_limited(rs: RecipeStack, crm: Crm, times: int = 2, retry_after: bool = False) -> Outcome:
     """``retry_after``: the vendor's rate-limit answer carries Retry-After (the worker then
     waits it out within the invocation once)."""

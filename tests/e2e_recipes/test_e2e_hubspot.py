@@ -78,17 +78,8 @@ def crm(standin) -> HubSpot:
 
 
 def test_seed_conversation_becomes_one_contact_and_one_note(rs: RecipeStack, crm: HubSpot):
-    # GIVEN the seed's sample conversation, its visitor with a deliverable address (the
-    # article's own is obfuscated: "[email protected]")
-    visitor = Visitor("gregg.parker@example.com", "Gregg", "Parker", "Camp Waziyatah")
-    contact = seed_data.sample_contact()
-    contact["attributes"]["email"] = visitor.email
-    rs.simulator.add_conversation(
-        seed_data.sample_conversation(),
-        contact=contact,
-        transcript=seed_data.SAMPLE_TRANSCRIPT,
-        messages=seed_data.sample_messages(),
-    )
+    # GIVEN the seed's sample conversation (its visitor with a deliverable address)
+    visitor = scenarios.seed_visit(rs)
     mark = rs.mark()
     # WHEN Drift pushes it
     key = rs.push(seed_data.SAMPLE_CONVERSATION_ID)
