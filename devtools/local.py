@@ -273,6 +273,7 @@ class ConsoleFeed:
         self._offsets = dict.fromkeys(logs, 0)
         self._partial = dict.fromkeys(logs, b"")
         self._inodes: dict[str, int] = {}
+        self._lock = threading.Lock()  # one reader at a time: offsets and partial lines
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-feed", daemon=True)
 
@@ -291,15 +292,16 @@ class ConsoleFeed:
         self.poll()
 
     def poll(self) -> None:
-        entries: list[tuple[str, int, dict[str, Any], str]] = []
-        for component, path in self.logs.items():
-            for number, entry in enumerate(self._read(component, path)):
-                entries.append((str(entry.get("time", "")), number, entry, component))
-        entries.sort(key=lambda item: (item[0], item[1]))
-        for _, _, entry, component in entries:
-            line = feed_line(entry, component)
-            if line is not None:
-                _say(line.render(self.colour), self.stream)
+        with self._lock:
+            entries: list[tuple[str, int, dict[str, Any], str]] = []
+            for component, path in self.logs.items():
+                for number, entry in enumerate(self._read(component, path)):
+                    entries.append((str(entry.get("time", "")), number, entry, component))
+            entries.sort(key=lambda item: (item[0], item[1]))
+            for _, _, entry, component in entries:
+                line = feed_line(entry, component)
+                if line is not None:
+                    _say(line.render(self.colour), self.stream)
 
     def _read(self, component: str, path: Path) -> list[dict[str, Any]]:
         try:
