@@ -18,12 +18,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devtools.vendors import STAND_INS, VendorStandIn
+from devtools.vendors import dynamics as dynamics_vendor
 from devtools.vendors import hubspot as hubspot_vendor
+from devtools.vendors import marketo as marketo_vendor
 from devtools.vendors import pipedrive as pipedrive_vendor
 from devtools.vendors import salesforce as salesforce_vendor
+from devtools.vendors import zoho as zoho_vendor
 
 RECORDS_PATH = "/_standin/records"
-VENDOR_NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce", "pipedrive": "Pipedrive"}
+VENDOR_NAMES = {
+    "hubspot": "HubSpot",
+    "salesforce": "Salesforce",
+    "pipedrive": "Pipedrive",
+    "zoho": "Zoho CRM",
+    "dynamics": "Dynamics 365",
+    "marketo": "Marketo",
+}
 #: The built-in recipes whose vendor has a stand-in the local stack can run.
 RECIPES = tuple(VENDOR_NAMES)
 #: The visitor's address when the stand-in is used: the seed article's own is obfuscated
@@ -85,6 +95,29 @@ def worker_settings(recipe: str, standin: VendorStandIn) -> dict[str, str]:
         settings.update(CRM_BASE_URL=standin.url, CRM_API_TOKEN=hubspot_vendor.DEFAULT_TOKEN)
     elif recipe == "pipedrive":
         settings.update(CRM_BASE_URL=standin.url, CRM_API_TOKEN=pipedrive_vendor.DEFAULT_API_TOKEN)
+    elif recipe == "zoho":
+        settings.update(
+            CRM_BASE_URL=standin.url,
+            CRM_OAUTH_TOKEN_URL=f"{standin.url}/oauth/v2/token",
+            CRM_OAUTH_CLIENT_ID=zoho_vendor.DEFAULT_CLIENT_ID,
+            CRM_OAUTH_CLIENT_SECRET=zoho_vendor.DEFAULT_CLIENT_SECRET,
+            CRM_OAUTH_REFRESH_TOKEN=zoho_vendor.DEFAULT_REFRESH_TOKEN,
+        )
+    elif recipe == "dynamics":
+        settings.update(
+            CRM_BASE_URL=standin.url,
+            CRM_OAUTH_TOKEN_URL=standin.token_url,
+            CRM_OAUTH_SCOPE=standin.scope,
+            CRM_OAUTH_CLIENT_ID=dynamics_vendor.DEFAULT_CLIENT_ID,
+            CRM_OAUTH_CLIENT_SECRET=dynamics_vendor.DEFAULT_CLIENT_SECRET,
+        )
+    elif recipe == "marketo":
+        settings.update(
+            CRM_BASE_URL=standin.url,
+            CRM_OAUTH_TOKEN_URL=f"{standin.url}/identity/oauth/token",
+            CRM_OAUTH_CLIENT_ID=marketo_vendor.DEFAULT_CLIENT_ID,
+            CRM_OAUTH_CLIENT_SECRET=marketo_vendor.DEFAULT_CLIENT_SECRET,
+        )
     return settings
 
 
@@ -122,6 +155,8 @@ def holdings(standin: VendorStandIn) -> list[Card]:
         return _salesforce(standin)
     if vendor == "pipedrive":
         return _pipedrive(standin)
+    if vendor in _FIELDS:
+        return _generic(standin, *_FIELDS[vendor])
     snapshot = standin.snapshot()
     return [
         Card(kind, f"{kind} {index}", text=json.dumps(item, indent=2, default=str))
@@ -272,3 +307,55 @@ def _card_html(card: Card) -> str:
     )
     text = f"<pre>{html.escape(card.text)}</pre>" if card.text is not None else ""
     return f"<div class=card><h3>{html.escape(card.title)}</h3><dl>{fields}</dl>{text}</div>"
+
+
+# (person kind, id, first, last, email, fields), (activity kind, id, title, link, text, html?)
+_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "zoho": (
+        ("Lead/Contact", "id", "First_Name", "Last_Name", "Email", "Company"),
+        ("Note", "id", "Note_Title", "Parent_Id", "Note_Content", ""),
+    ),
+    "dynamics": (
+        ("Contact", "contactid", "firstname", "lastname", "emailaddress1", "jobtitle"),
+        ("Note", "annotationid", "subject", "_objectid_value", "notetext", ""),
+    ),
+    "marketo": (
+        ("Lead", "id", "firstName", "lastName", "email", "company"),
+        ("driftConversation_c", "conversationId", "subject", "leadID", "transcript", ""),
+    ),
+}
+
+
+def _generic(standin: Any, person: tuple[str, ...], activity: tuple[str, ...]) -> list[Card]:
+    """Cards for a vendor whose records are flat field maps (Zoho, Dataverse, Marketo)."""
+    kind, id_key, first, last, email, extra = person
+    if kind == "Lead/Contact":  # Zoho keeps two modules of persons
+        people = [("Lead", r) for r in standin.leads()] + [
+            ("Contact", r) for r in standin.contacts()
+        ]
+    else:
+        people = [(kind, r) for r in standin.persons()]
+    cards = []
+    for label, record in people:
+        name = " ".join(str(x) for x in (record.get(first), record.get(last)) if x)
+        cards.append(
+            Card(
+                "person",
+                f"{label} {record.get(id_key)}: {name or '(no name)'} <{record.get(email)}>",
+                _fields((extra, record.get(extra))),
+            )
+        )
+    kind, id_key, title, link, text, _ = activity
+    for record in standin.activities():
+        parent = record.get(link)
+        if isinstance(parent, dict):
+            parent = parent.get("id")
+        cards.append(
+            Card(
+                "activity",
+                f"{kind} {record.get(id_key)}: {record.get(title) or ''}".rstrip(": "),
+                _fields(("on", parent)),
+                record.get(text),
+            )
+        )
+    return cards

@@ -85,7 +85,7 @@ def run(recipe: str | None = None) -> int:
     print()
     print("Try a CRM recipe: the same conversation delivered to a local stand-in of HubSpot's,")
     print("Salesforce's or Pipedrive's API, and what the CRM then holds:")
-    print("  make demo RECIPE=hubspot        (or RECIPE=salesforce, RECIPE=pipedrive)")
+    print("  make demo RECIPE=hubspot        (or salesforce, pipedrive, zoho, dynamics, marketo)")
     return 0
 
 

@@ -281,7 +281,7 @@ def test_demo_shows_what_the_crm_received_and_stops_everything(reaper):
     assert f"127.0.0.1:{webhook_port}" in out and f"127.0.0.1:{worker_port}" in out
     # It ends by saying how to try a recipe.
     assert out.rstrip().endswith(
-        "make demo RECIPE=hubspot        (or RECIPE=salesforce, RECIPE=pipedrive)"
+        "make demo RECIPE=hubspot        (or salesforce, pipedrive, zoho, dynamics, marketo)"
     )
 
     # It started an emulator (gcloud + Java) and both functions; none of them is left.

@@ -56,6 +56,18 @@ HOLDS = {
         rf"Person \d+: Gregg Parker <{DEMO_EMAIL}>",
         r"Note \d+\n    person_id: \d+",
     ),
+    "zoho": (
+        rf"Lead \w+: Gregg Parker <{DEMO_EMAIL}>",
+        r"Note \w+: Drift conversation 3275727977\n    on: \w+",
+    ),
+    "dynamics": (
+        rf"Contact [\w-]+: Gregg Parker <{DEMO_EMAIL}>",
+        r"Note [\w-]+: Drift conversation 3275727977\n    on: [\w-]+",
+    ),
+    "marketo": (
+        rf"Lead \d+: Gregg Parker <{DEMO_EMAIL}>",
+        r"driftConversation_c 3275727977: Drift conversation 3275727977\n    on: \d+",
+    ),
 }
 
 
@@ -88,7 +100,7 @@ def test_demo_with_a_recipe_that_has_no_stand_in_says_so(reaper):
     env = _env(WEBHOOK_PORT="0", WORKER_PORT="0")
     code, out, err, watcher = _run_stack("demo", env, 60, reaper, ("--recipe", "nosuchcrm"))
     assert code == 2
-    assert "RECIPE=nosuchcrm" in err and "hubspot, salesforce, pipedrive" in err, err
+    assert "RECIPE=nosuchcrm" in err and "hubspot, salesforce, pipedrive, zoho" in err, err
     assert "Traceback" not in out + err
     _no_leftovers(watcher)
 
